@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs e2llm's dependencies from Debian's archive and builds it.
+# Idempotent: run it again after pulling. Needs root (or sudo) for apt-get.
+#   E2LLM_BUILD_DIR   build folder (default: build)
+#   E2LLM_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_PREFIX_PATH=/path/to/libtorch
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl unzip python3
+  libtorch-dev                                   # LibTorch 1.13 (CPU)
+  libopenblas0-openmp libopenblas-openmp-dev     # the OpenMP OpenBLAS (see cmake/Dependencies.cmake)
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libsentencepiece-dev libpcre2-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev                       # libFuzzer targets
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+BUILD_DIR="${E2LLM_BUILD_DIR:-build}"
+# shellcheck disable=SC2086
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${E2LLM_CMAKE_ARGS:-}
+cmake --build "$BUILD_DIR"
+echo "setup: built $BUILD_DIR/e2llm"

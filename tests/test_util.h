@@ -1,0 +1,79 @@
+// Helpers shared by the tests: where inputs live, temp folders, running the CLI.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace e2llm::test {
+
+inline std::string test_data_dir() { return E2LLM_TEST_DATA_DIR; }
+inline std::string golden_dir() { return E2LLM_GOLDEN_DIR; }
+
+// ../shared beside the checkout (or $E2LLM_SHARED_DIR).
+inline std::string shared_dir() {
+  const char* env = std::getenv("E2LLM_SHARED_DIR");
+  return env ? env : E2LLM_DEFAULT_SHARED_DIR;
+}
+
+// Where scripts/fetch_models.sh puts real pretrained models
+// ($E2LLM_MODEL_CACHE, default ~/.cache/e2llm/models).
+inline std::string model_cache_dir() {
+  if (const char* env = std::getenv("E2LLM_MODEL_CACHE")) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.cache/e2llm/models";
+}
+
+// Path of a fetched real model, or "" (and the test should GTEST_SKIP()).
+inline std::string real_model(const std::string& name) {
+  std::string path = model_cache_dir() + "/" + name;
+  return std::filesystem::exists(path) ? path : "";
+}
+
+#define E2LLM_REQUIRE_REAL_MODEL(var, name)                                            \
+  const std::string var = ::e2llm::test::real_model(name);                             \
+  if (var.empty())                                                                     \
+    GTEST_SKIP() << "real model '" << name << "' not in " << ::e2llm::test::model_cache_dir() \
+                 << "; run scripts/fetch_models.sh to fetch it"
+
+// A fresh empty folder under the system temp dir, removed at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "e2llm-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the e2llm CLI with `args` (a shell-quoted string) and optional stdin file.
+inline CommandResult run_cli(const std::string& args, const std::string& stdin_file = "") {
+  std::string cmd = std::string(E2LLM_CLI_PATH) + " " + args;
+  if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
+  cmd += " 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace e2llm::test

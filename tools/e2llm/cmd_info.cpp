@@ -1,0 +1,44 @@
+// e2llm info: what this build runs on.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "command.h"
+#include "e2llm/runtime.h"
+
+namespace e2llm::cli {
+namespace {
+
+void run_info(bool as_json) {
+  RuntimeInfo info = runtime_info();
+  if (as_json) {
+    nlohmann::json j = {{"version", info.version},
+                        {"libtorch", info.torch_version},
+                        {"blas", info.blas},
+                        {"blas_threading", info.blas_threading},
+                        {"blas_library", info.blas_library},
+                        {"threads", info.threads},
+                        {"cuda_available", info.cuda_available},
+                        {"cuda_devices", info.cuda_devices}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("e2llm      %s\n", info.version.c_str());
+  std::printf("LibTorch   %s\n", info.torch_version.c_str());
+  std::printf("BLAS       %s (%s threading)\n", info.blas.c_str(), info.blas_threading.c_str());
+  std::printf("BLAS lib   %s\n", info.blas_library.c_str());
+  std::printf("threads    %d\n", info.threads);
+  std::printf("CUDA       %s\n", info.cuda_available
+                                     ? fmt::format("available, {} device(s)", info.cuda_devices).c_str()
+                                     : "not available");
+}
+
+CommandRegistrar registrar("info", [](CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Show version, LibTorch, BLAS, threads and CUDA status");
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *as_json, "Print JSON");
+  cmd->callback([as_json] { run_info(*as_json); });
+});
+
+}  // namespace
+}  // namespace e2llm::cli

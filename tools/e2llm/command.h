@@ -1,0 +1,31 @@
+// Each subcommand lives in its own cmd_<name>.cpp and registers itself here,
+// so adding a command never touches main.cpp.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace e2llm::cli {
+
+// Options every subcommand shares, filled in by main before the callback runs.
+struct GlobalOptions {
+  int threads = 0;             // 0 = all cores
+  std::string device = "auto";
+  std::string log_level = "warn";
+};
+GlobalOptions& global_options();
+
+using CommandSetup = std::function<void(CLI::App& app)>;
+
+struct CommandRegistrar {
+  CommandRegistrar(std::string name, CommandSetup setup);
+};
+
+struct RegisteredCommand {
+  std::string name;
+  CommandSetup setup;
+};
+std::vector<RegisteredCommand>& registered_commands();
+
+}  // namespace e2llm::cli

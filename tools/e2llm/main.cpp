@@ -1,0 +1,69 @@
+// e2llm: the command-line front end. Subcommands register themselves
+// (command.h); this file parses the shared options and turns every error into
+// a one-line reason and exit code 1.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "command.h"
+#include "e2llm/error.h"
+#include "e2llm/runtime.h"
+
+namespace e2llm::cli {
+
+GlobalOptions& global_options() {
+  static GlobalOptions options;
+  return options;
+}
+
+std::vector<RegisteredCommand>& registered_commands() {
+  static std::vector<RegisteredCommand> commands;
+  return commands;
+}
+
+CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
+  registered_commands().push_back({std::move(name), std::move(setup)});
+}
+
+}  // namespace e2llm::cli
+
+int main(int argc, char** argv) {
+  using namespace e2llm::cli;
+  CLI::App app{"e2llm: long-context compression with Encoder Elongated LLMs (E2LLM)", "e2llm"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("e2llm ") + E2LLM_VERSION);
+  GlobalOptions& g = global_options();
+  app.add_option("--threads", g.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--device", g.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, off")
+      ->capture_default_str();
+
+  auto& commands = registered_commands();
+  std::sort(commands.begin(), commands.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (auto& command : commands) command.setup(app);
+
+  // Runs after parsing, before the chosen subcommand's callback.
+  app.parse_complete_callback([&] {
+    spdlog::set_level(spdlog::level::from_str(g.log_level));
+    e2llm::set_threads(g.threads);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const e2llm::Error& e) {
+    std::fprintf(stderr, "e2llm: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "e2llm: error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "e2llm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
