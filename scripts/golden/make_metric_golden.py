@@ -52,19 +52,19 @@ def _sigma_class(ch):
     return "O"
 
 
-def _emit_ranges(name, ranges):
-    lines = [f"const CodeRange {name}[] = {{"]
-    row = []
-    for a, b in ranges:
-        row.append(f"{{0x{a:X}, 0x{b:X}}}")
-        if len(row) == 6:
-            lines.append("    " + ", ".join(row) + ",")
-            row = []
-    if row:
-        lines.append("    " + ", ".join(row) + ",")
+def _emit_array(ctype, name, items, per_row):
+    """A C++ array of hex tuples, `per_row` per line, and its size."""
+    cells = ["{" + ", ".join(f"0x{v:X}" for v in item) + "}" for item in items]
+    lines = [f"const {ctype} {name}[] = {{"]
+    for i in range(0, len(cells), per_row):
+        lines.append("    " + ", ".join(cells[i : i + per_row]) + ",")
     lines.append("};")
     lines.append(f"const size_t {name}_size = sizeof({name}) / sizeof({name}[0]);")
     return lines
+
+
+def _emit_ranges(name, ranges):
+    return _emit_array("CodeRange", name, ranges, 6)
 
 
 def write_tables(out_path):
@@ -85,17 +85,8 @@ def write_tables(out_path):
         "namespace e2llm::unicode_tables {",
         "",
         "// str.lower() of every code point that changes (capital sigma is handled apart).",
-        "const LowerMapping kLower[] = {",
     ]
-    row = []
-    for cp, a, b in lower:
-        row.append(f"{{0x{cp:X}, 0x{a:X}, 0x{b:X}}}")
-        if len(row) == 5:
-            lines.append("    " + ", ".join(row) + ",")
-            row = []
-    if row:
-        lines.append("    " + ", ".join(row) + ",")
-    lines += ["};", "const size_t kLower_size = sizeof(kLower) / sizeof(kLower[0]);", ""]
+    lines += _emit_array("LowerMapping", "kLower", lower, 5) + [""]
     lines += ["// str.isalnum() or '_': the word characters of Python's re `\\b`."]
     lines += _emit_ranges("kWord", _ranges(lambda c: c.isalnum() or c == "_")) + [""]
     lines += ["// str.isspace(): what str.split() splits on."]
