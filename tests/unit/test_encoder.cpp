@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <sstream>
 #include <set>
 
 #include "e2llm/encoder.h"
@@ -227,6 +228,45 @@ TEST(EncoderRealModel, MiniLMMatchesSentenceTransformers) {
   torch::Tensor got = encoder.encode_tokens(chunks, pooler, {.max_batch_tokens = 4096}).squeeze(1);
   torch::Tensor cos = torch::cosine_similarity(got, expected->get("embeddings"), -1);
   EXPECT_GE(cos.min().item<double>(), 0.9999);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(CliEmbed, EmbedsIdLinesInOrderAndMatchesTheLibrary) {
+  TempDir dir;
+  std::ofstream(dir.file("in.jsonl")) << "{\"ids\": [5, 6, 7, 8]}\n\n{\"ids\": [9, 10]}\n{\"ids\": [11, 12, 13]}\n";
+  auto r = test::run_cli("--threads 1 embed --model " + golden("bert") + " --pooling mean --normalize --batch-size 2",
+                         dir.file("in.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::vector<std::vector<float>> got;
+  for (std::string line; std::getline(lines, line);) got.push_back(nlohmann::json::parse(line)["embedding"]);
+  ASSERT_EQ(got.size(), 3u);
+  auto encoder = TextEncoder::load(golden("bert"));
+  Pooler pooler(PoolingConfig{.mode = PoolingMode::kMean, .normalize = true}, 32);
+  torch::NoGradGuard no_grad;
+  torch::Tensor want = encoder.encode_tokens({{5, 6, 7, 8}, {9, 10}, {11, 12, 13}}, pooler);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_LE((torch::tensor(got[i]) - want[i][0]).abs().max().item<double>(), 1e-5);
+}
+
+TEST(CliEmbed, SegmentsGiveKVectorsAndBadInputFailsWithReason) {
+  TempDir dir;
+  std::ofstream(dir.file("in.jsonl")) << "{\"ids\": [5, 6, 7, 8, 9]}\n";
+  auto r = test::run_cli("embed --model " + golden("gte") + " --pooling segments --k 2", dir.file("in.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["embedding"].size(), 2u);
+  EXPECT_EQ(j["embedding"][0].size(), 32u);
+  std::ofstream(dir.file("bad.jsonl")) << "{\"ids\": [5]}\nnot json\n";
+  r = test::run_cli("embed --model " + golden("bert"), dir.file("bad.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("e2llm: error: stdin line 2"), std::string::npos) << r.output;
+  r = test::run_cli("embed --model " + dir.path(), dir.file("in.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
 }
 
 }  // namespace
