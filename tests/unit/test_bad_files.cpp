@@ -56,7 +56,69 @@ void expect_clean_failure(const std::string& bytes, const std::string& reason,
   EXPECT_THAT(r.output, HasSubstr(reason));
 }
 
+// A minimal valid GGUF v3: one metadata string, one 8-element F32 tensor.
+std::string valid_gguf() {
+  std::string out;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i))); };
+  auto u64 = [&](uint64_t v) { for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i))); };
+  auto str = [&](const std::string& v) { u64(v.size()); out += v; };
+  out += "GGUF";
+  u32(3);  // version
+  u64(1);  // tensors
+  u64(1);  // key/values
+  str("general.architecture");
+  u32(8);  // STRING
+  str("llama");
+  str("w");
+  u32(1);  // n_dims
+  u64(8);
+  u32(0);  // F32
+  u64(0);  // offset
+  out.resize((out.size() + 31) / 32 * 32, '\0');  // data section aligned to 32
+  out += std::string(8 * 4, '\0');
+  return out;
+}
+
 }  // namespace
+
+TEST(BadGguf, ValidFileInspects) {
+  TempDir dir;
+  e2llm::write_file_atomic(dir.file("ok.gguf"), valid_gguf());
+  auto r = run_cli("inspect " + dir.file("ok.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("architecture llama"));
+  EXPECT_THAT(r.output, HasSubstr("parameters   8\n"));
+}
+
+TEST(BadGguf, Truncated) {
+  const std::string ok = valid_gguf();
+  expect_clean_failure(ok.substr(0, ok.size() - 4), "truncated?", "bad.gguf");
+  expect_clean_failure(ok.substr(0, 60), "truncated at byte 56", "bad.gguf");  // in a length
+  expect_clean_failure(ok.substr(0, 30), "cannot fit", "bad.gguf");
+}
+
+TEST(BadGguf, BitFlips) {
+  const std::string ok = valid_gguf();
+  std::string magic = ok;
+  magic[0] ^= 0x01;
+  expect_clean_failure(magic, "not a GGUF file", "bad.gguf");
+  std::string version = ok;
+  version[4] ^= 0x08;  // 3 -> 11
+  expect_clean_failure(version, "unsupported GGUF version", "bad.gguf");
+  std::string type = ok;
+  type[ok.find("llama") + 5 + 8 + 1 + 4 + 8] ^= 0x40;  // the tensor's ggml type: 0 -> 64
+  expect_clean_failure(type, "unknown ggml type", "bad.gguf");
+}
+
+TEST(BadGguf, InflatedCountsAndLengths) {
+  const std::string ok = valid_gguf();
+  std::string tensors = ok;
+  tensors[8 + 5] = '\x7f';  // tensor count ~ 2^47
+  expect_clean_failure(tensors, "cannot fit", "bad.gguf");
+  std::string key_length = ok;
+  key_length[24 + 4] = '\x7f';  // first key's length ~ 2^39
+  expect_clean_failure(key_length, "claims", "bad.gguf");
+}
 
 TEST(BadSafeTensors, TruncatedDataSection) {
   const std::string ok = valid_safetensors();

@@ -104,3 +104,25 @@ TEST(Inspect, RealMiniLMFolder) {
   auto text = run_cli("inspect --no-tensors '" + dir + "'");
   EXPECT_THAT(text.output, HasSubstr("parameters   22,713,216 (22.7M)"));
 }
+
+TEST(Inspect, RealSmolLM2Gguf) {
+  E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  json j = inspect_json("--metadata '" + path + "'");
+  // Numbers computed once with the Python gguf package (GGUFReader).
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["parameters"], 134515008);
+  EXPECT_EQ(j["tensor_count"], 272);
+  EXPECT_EQ(j["dtypes"]["Q4_1"]["tensors"], 210);
+  EXPECT_EQ(j["dtypes"]["F32"]["tensors"], 61);
+  EXPECT_EQ(j["dtypes"]["Q8_0"]["tensors"], 1);
+  EXPECT_EQ(j["metadata"].size(), 33u);  // gguf-py adds 3 GGUF.* pseudo-fields
+  EXPECT_EQ(j["metadata"]["general.architecture"], "llama");
+  bool found = false;
+  for (const auto& t : j["tensors"])
+    if (t["dtype"] == "Q8_0") {  // the token embedding, shape in PyTorch order
+      EXPECT_EQ(t["shape"], json({49152, 576}));
+      found = true;
+    }
+  EXPECT_TRUE(found);
+}

@@ -56,15 +56,17 @@ int64_t element_count(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// config.json beside the weights, else GGUF's general.architecture.
-ArchitectureInfo find_architecture(const std::string& path,
+// GGUF says it in its metadata; safetensors leave it to config.json beside them.
+ArchitectureInfo find_architecture(const std::string& path, ModelFormat format,
                                    const std::map<std::string, std::string>& metadata) {
-  const std::string config = model_side_file_dir(path) + "/config.json";
-  if (file_exists(config)) return read_architecture(config);
   ArchitectureInfo info;
-  if (auto it = metadata.find("general.architecture"); it != metadata.end())
-    info.model_type = info.architecture = it->second;
-  return info;
+  if (format == ModelFormat::Gguf) {
+    if (auto it = metadata.find("general.architecture"); it != metadata.end())
+      info.model_type = info.architecture = it->second;
+    return info;
+  }
+  const std::string config = model_side_file_dir(path) + "/config.json";
+  return file_exists(config) ? read_architecture(config) : info;
 }
 
 ModelSummary summarize(const std::string& path) {
@@ -81,7 +83,7 @@ ModelSummary summarize(const std::string& path) {
     if (is_parameter_dtype(meta.dtype)) s.parameters += n;
     s.tensors.push_back(std::move(meta));
   }
-  s.arch = find_architecture(path, s.metadata);
+  s.arch = find_architecture(path, format, s.metadata);
   // Side files only describe a folder (a lone file's neighbours may be unrelated).
   if (format == ModelFormat::SafeTensorsFolder) {
     if (file_exists(path + "/generation_config.json"))
