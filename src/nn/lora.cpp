@@ -1,0 +1,233 @@
+#include "e2llm/lora.h"
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+#include "e2llm/safetensors.h"
+
+namespace e2llm::nn {
+
+double LoraConfig::scaling() const {
+  return use_rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / static_cast<double>(rank);
+}
+
+LinearImpl::LinearImpl(torch::Tensor w, torch::Tensor b) {
+  E2LLM_CHECK(w.defined() && w.dim() == 2, "Linear needs a 2-D weight, got {} dims",
+              w.defined() ? w.dim() : 0);
+  E2LLM_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),
+              "Linear bias of shape [{}] does not match weight [{}, {}]",
+              b.defined() ? b.size(0) : 0, w.size(0), w.size(1));
+  weight = register_parameter("weight", w, /*requires_grad=*/false);
+  if (b.defined()) bias = register_parameter("bias", b, /*requires_grad=*/false);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
+  if (!has_lora() || merged_) return y;
+  torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
+  // The adapter runs in its own dtype (fp32 master weights) and is cast back.
+  torch::Tensor delta = lora_B->forward(lora_A->forward(h.to(lora_A->weight.scalar_type())));
+  return y + delta.mul(scaling_).to(y.scalar_type());
+}
+
+void LinearImpl::attach_lora(const LoraConfig& config) {
+  E2LLM_CHECK(!has_lora(), "a LoRA adapter is already attached to this layer");
+  E2LLM_CHECK(config.rank > 0, "LoRA rank must be positive, got {}", config.rank);
+  E2LLM_CHECK(config.dropout >= 0 && config.dropout < 1, "LoRA dropout must be in [0, 1), got {}",
+              config.dropout);
+  auto options = torch::nn::LinearOptions(in_features(), config.rank).bias(false);
+  lora_A = register_module("lora_A", torch::nn::Linear(options));
+  lora_B = register_module("lora_B",
+                           torch::nn::Linear(torch::nn::LinearOptions(config.rank, out_features()).bias(false)));
+  // PEFT's default init: A ~ kaiming_uniform(a=sqrt(5)) (torch::nn::Linear's
+  // own init), B = 0, so an attached adapter starts as the identity.
+  torch::NoGradGuard no_grad;
+  lora_B->weight.zero_();
+  lora_A->to(weight.device());
+  lora_B->to(weight.device());
+  scaling_ = config.scaling();
+  dropout_ = config.dropout;
+}
+
+void LinearImpl::merge() {
+  if (!has_lora() || merged_) return;
+  torch::NoGradGuard no_grad;
+  weight.add_((torch::mm(lora_B->weight, lora_A->weight) * scaling_).to(weight.scalar_type()));
+  merged_ = true;
+}
+
+void LinearImpl::unmerge() {
+  if (!has_lora() || !merged_) return;
+  torch::NoGradGuard no_grad;
+  weight.sub_((torch::mm(lora_B->weight, lora_A->weight) * scaling_).to(weight.scalar_type()));
+  merged_ = false;
+}
+
+namespace {
+
+bool matches_target(const std::string& name, const std::vector<std::string>& targets) {
+  if (targets.empty()) return true;
+  for (const auto& t : targets) {
+    if (name == t) return true;
+    if (name.size() > t.size() && name.compare(name.size() - t.size(), t.size(), t) == 0 &&
+        name[name.size() - t.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, Linear>> named_linears(torch::nn::Module& root) {
+  std::vector<std::pair<std::string, Linear>> out;
+  for (const auto& item : root.named_modules("", /*include_self=*/false)) {
+    if (auto linear = std::dynamic_pointer_cast<LinearImpl>(item.value()))
+      out.emplace_back(item.key(), Linear(linear));
+  }
+  return out;
+}
+
+std::vector<std::string> apply_lora(torch::nn::Module& root, const LoraConfig& config) {
+  std::vector<std::string> wrapped;
+  for (auto& [name, linear] : named_linears(root)) {
+    if (!matches_target(name, config.target_modules)) continue;
+    linear->attach_lora(config);
+    wrapped.push_back(name);
+  }
+  E2LLM_CHECK(!wrapped.empty(), "LoRA target modules [{}] match no linear layer of the model",
+              fmt::format("{}", fmt::join(config.target_modules, ", ")));
+  return wrapped;
+}
+
+void merge_lora(torch::nn::Module& root) {
+  for (auto& [name, linear] : named_linears(root)) linear->merge();
+}
+
+void unmerge_lora(torch::nn::Module& root) {
+  for (auto& [name, linear] : named_linears(root)) linear->unmerge();
+}
+
+std::map<std::string, torch::Tensor> lora_state(torch::nn::Module& root, const std::string& key_prefix) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [name, linear] : named_linears(root)) {
+    if (!linear->has_lora()) continue;
+    out[key_prefix + name + ".lora_A.weight"] = linear->lora_A->weight;
+    out[key_prefix + name + ".lora_B.weight"] = linear->lora_B->weight;
+  }
+  return out;
+}
+
+void save_peft_adapter(torch::nn::Module& root, const LoraConfig& config, const std::string& folder,
+                       const std::string& base_model, const std::string& task_type) {
+  auto state = lora_state(root);
+  E2LLM_CHECK(!state.empty(), "{}: the model has no LoRA adapters to save", folder);
+  std::filesystem::create_directories(folder);
+  // PEFT's own set of target names (the last path component of each module).
+  std::vector<std::string> targets = config.target_modules;
+  if (targets.empty()) {
+    std::set<std::string> leaves;
+    for (auto& [name, linear] : named_linears(root))
+      if (linear->has_lora()) leaves.insert(name.substr(name.rfind('.') + 1));
+    targets.assign(leaves.begin(), leaves.end());
+  }
+  nlohmann::json cfg = {{"peft_type", "LORA"},
+                        {"task_type", task_type},
+                        {"r", config.rank},
+                        {"lora_alpha", config.alpha},
+                        {"lora_dropout", config.dropout},
+                        {"use_rslora", config.use_rslora},
+                        {"target_modules", targets},
+                        {"bias", "none"},
+                        {"fan_in_fan_out", false},
+                        {"inference_mode", true},
+                        {"init_lora_weights", true},
+                        {"modules_to_save", nullptr},
+                        {"base_model_name_or_path", base_model}};
+  save_safetensors(folder + "/adapter_model.safetensors", state, {{"format", "pt"}});
+  write_file_atomic(folder + "/adapter_config.json", cfg.dump(2) + "\n");
+}
+
+namespace {
+
+LoraConfig parse_adapter_config(const std::string& path) {
+  nlohmann::json j = read_json_file(path);
+  auto field = [&](const char* key) -> const nlohmann::json& {
+    E2LLM_CHECK(j.contains(key), "{}: missing field '{}'", path, key);
+    return j[key];
+  };
+  E2LLM_CHECK(j.value("peft_type", "LORA") == "LORA", "{}: peft_type '{}' is not supported (only LORA)",
+              path, j.value("peft_type", ""));
+  LoraConfig c;
+  E2LLM_CHECK(field("r").is_number_integer(), "{}: field 'r' must be an integer", path);
+  c.rank = j["r"].get<int64_t>();
+  E2LLM_CHECK(c.rank > 0, "{}: field 'r' must be positive", path);
+  if (j.contains("lora_alpha")) {
+    E2LLM_CHECK(j["lora_alpha"].is_number(), "{}: field 'lora_alpha' must be a number", path);
+    c.alpha = j["lora_alpha"].get<double>();
+  } else {
+    c.alpha = 8.0;  // PEFT's default
+  }
+  if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.dropout = j["lora_dropout"].get<double>();
+  if (j.contains("use_rslora") && j["use_rslora"].is_boolean()) c.use_rslora = j["use_rslora"].get<bool>();
+  const auto& t = field("target_modules");
+  if (t.is_string()) {
+    c.target_modules = {t.get<std::string>()};
+  } else {
+    E2LLM_CHECK(t.is_array(), "{}: 'target_modules' must be a list of names", path);
+    for (const auto& s : t) {
+      E2LLM_CHECK(s.is_string(), "{}: 'target_modules' must be a list of names", path);
+      c.target_modules.push_back(s.get<std::string>());
+    }
+  }
+  E2LLM_CHECK(!j.value("fan_in_fan_out", false), "{}: fan_in_fan_out adapters are not supported", path);
+  const std::string bias = j.value("bias", "none");
+  E2LLM_CHECK(bias == "none", "{}: bias '{}' is not supported (only 'none')", path, bias);
+  return c;
+}
+
+}  // namespace
+
+LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& folder) {
+  const std::string config_path = folder + "/adapter_config.json";
+  const std::string weights_path = folder + "/adapter_model.safetensors";
+  LoraConfig config = parse_adapter_config(config_path);
+  apply_lora(root, config);
+  auto file = SafeTensorsFile::open(weights_path);
+  auto expected = lora_state(root);
+  std::set<std::string> seen;
+  for (const auto& name : file->names()) {
+    // PEFT writes keys without the adapter name; tolerate ".default" as older versions did.
+    std::string key = name;
+    for (const char* suffix : {".lora_A.default.weight", ".lora_B.default.weight"}) {
+      auto pos = key.find(suffix);
+      if (pos != std::string::npos) key = key.substr(0, pos) + std::string(suffix).replace(7, 8, "");
+    }
+    auto it = expected.find(key);
+    E2LLM_CHECK(it != expected.end(),
+                "{}: tensor '{}' matches no LoRA layer of this model (wrong base model or targets?)",
+                weights_path, name);
+    torch::Tensor value = file->get(name);
+    E2LLM_CHECK(value.sizes() == it->second.sizes(), "{}: tensor '{}' has shape [{}], the model expects [{}]",
+                weights_path, name, fmt::join(value.sizes().vec(), ", "),
+                fmt::join(it->second.sizes().vec(), ", "));
+    torch::NoGradGuard no_grad;
+    it->second.copy_(value);
+    seen.insert(key);
+  }
+  for (const auto& [key, tensor] : expected)
+    E2LLM_CHECK(seen.count(key), "{}: adapter weight '{}' is missing", weights_path, key);
+  return config;
+}
+
+std::vector<torch::Tensor> trainable_parameters(torch::nn::Module& root) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : root.parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+}  // namespace e2llm::nn

@@ -1,0 +1,158 @@
+#include <torch/torch.h>
+
+#include "e2llm/error.h"
+#include "e2llm/lora.h"
+#include "e2llm/safetensors.h"
+#include "test_util.h"
+
+using namespace e2llm;
+using e2llm::test::TempDir;
+
+namespace {
+
+// A two-level module tree with HF-like names: block.q_proj, block.v_proj, head.
+struct BlockImpl : torch::nn::Module {
+  BlockImpl() {
+    q_proj = register_module("q_proj", nn::Linear(torch::randn({6, 4}), torch::randn({6})));
+    v_proj = register_module("v_proj", nn::Linear(torch::randn({4, 6})));
+  }
+  torch::Tensor forward(torch::Tensor x) { return v_proj->forward(torch::relu(q_proj->forward(x))); }
+  nn::Linear q_proj{nullptr}, v_proj{nullptr};
+};
+TORCH_MODULE(Block);
+
+struct TinyImpl : torch::nn::Module {
+  TinyImpl() {
+    block = register_module("block", Block());
+    head = register_module("head", nn::Linear(torch::randn({3, 4})));
+  }
+  torch::Tensor forward(torch::Tensor x) { return head->forward(block->forward(x)); }
+  Block block{nullptr};
+  nn::Linear head{nullptr};
+};
+TORCH_MODULE(Tiny);
+
+void randomise_adapters(torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& [name, lin] : nn::named_linears(m))
+    if (lin->has_lora()) lin->lora_B->weight.normal_();
+}
+
+}  // namespace
+
+TEST(Lora, TargetsMatchLikePeftAndBaseStaysFrozen) {
+  torch::manual_seed(1);
+  Tiny model;
+  nn::LoraConfig cfg;
+  cfg.rank = 2;
+  cfg.target_modules = {"q_proj", "v_proj"};
+  auto wrapped = nn::apply_lora(*model, cfg);
+  EXPECT_EQ(wrapped, (std::vector<std::string>{"block.q_proj", "block.v_proj"}));
+  EXPECT_FALSE(model->head->has_lora());
+  auto trainable = nn::trainable_parameters(*model);
+  EXPECT_EQ(trainable.size(), 4u);  // A and B of two layers
+  EXPECT_FALSE(model->block->q_proj->weight.requires_grad());
+}
+
+TEST(Lora, FreshAdapterIsIdentityAndGradientsReachOnlyAdapters) {
+  torch::manual_seed(2);
+  Tiny model;
+  auto x = torch::randn({5, 4});
+  auto before = model->forward(x);
+  nn::LoraConfig cfg;
+  cfg.rank = 3;
+  nn::apply_lora(*model, cfg);
+  EXPECT_TRUE(torch::allclose(model->forward(x), before));
+  model->forward(x).sum().backward();
+  EXPECT_TRUE(model->head->lora_B->weight.grad().defined());
+  EXPECT_GT(model->head->lora_B->weight.grad().abs().sum().item<float>(), 0.0f);
+  EXPECT_FALSE(model->head->weight.grad().defined());
+}
+
+TEST(Lora, MergedEqualsUnmergedAndUnmergeRestoresBase) {
+  torch::manual_seed(3);
+  Tiny model;
+  auto base = model->block->q_proj->weight.clone();
+  nn::LoraConfig cfg;
+  cfg.rank = 2;
+  cfg.alpha = 5;
+  nn::apply_lora(*model, cfg);
+  randomise_adapters(*model);
+  auto x = torch::randn({7, 4});
+  torch::NoGradGuard g;
+  auto unmerged = model->forward(x);
+  nn::merge_lora(*model);
+  EXPECT_TRUE(model->block->q_proj->merged());
+  EXPECT_FALSE(torch::allclose(model->block->q_proj->weight, base));
+  EXPECT_TRUE(torch::allclose(model->forward(x), unmerged, 1e-5, 1e-5));
+  nn::unmerge_lora(*model);
+  EXPECT_TRUE(torch::allclose(model->block->q_proj->weight, base, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(model->forward(x), unmerged, 1e-5, 1e-5));
+}
+
+TEST(Lora, ScalingFollowsAlphaOverRankOrRsLora) {
+  nn::LoraConfig c;
+  c.rank = 4;
+  c.alpha = 8;
+  EXPECT_DOUBLE_EQ(c.scaling(), 2.0);
+  c.use_rslora = true;
+  EXPECT_DOUBLE_EQ(c.scaling(), 4.0);
+}
+
+TEST(Lora, PeftLayoutRoundTrip) {
+  TempDir dir;
+  torch::manual_seed(4);
+  Tiny a;
+  nn::LoraConfig cfg;
+  cfg.rank = 2;
+  cfg.alpha = 4;
+  cfg.target_modules = {"q_proj", "head"};
+  nn::apply_lora(*a, cfg);
+  randomise_adapters(*a);
+  nn::save_peft_adapter(*a, cfg, dir.path(), "tiny");
+  auto st = SafeTensorsFile::open(dir.file("adapter_model.safetensors"));
+  EXPECT_TRUE(st->has("base_model.model.block.q_proj.lora_A.weight"));
+  EXPECT_TRUE(st->has("base_model.model.head.lora_B.weight"));
+  EXPECT_EQ(st->names().size(), 4u);
+
+  // Same base weights, fresh module: loading must reproduce the outputs.
+  Tiny b;
+  {
+    torch::NoGradGuard g;
+    auto pa = a->named_parameters(), pb = b->named_parameters();
+    for (auto& item : pb)
+      if (pa.contains(item.key())) item.value().copy_(pa[item.key()]);
+  }
+  auto loaded = nn::load_peft_adapter(*b, dir.path());
+  EXPECT_EQ(loaded.rank, 2);
+  EXPECT_DOUBLE_EQ(loaded.alpha, 4);
+  auto x = torch::randn({3, 4});
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::allclose(a->forward(x), b->forward(x)));
+}
+
+TEST(Lora, LoadRejectsForeignAdapters) {
+  TempDir dir;
+  torch::manual_seed(5);
+  Tiny a;
+  nn::LoraConfig cfg;
+  cfg.rank = 2;
+  cfg.target_modules = {"q_proj"};
+  nn::apply_lora(*a, cfg);
+  nn::save_peft_adapter(*a, cfg, dir.path());
+  // Rewrite the weights with a wrong shape: the message must name the tensor.
+  save_safetensors(dir.file("adapter_model.safetensors"),
+                   {{"base_model.model.block.q_proj.lora_A.weight", torch::zeros({3, 4})},
+                    {"base_model.model.block.q_proj.lora_B.weight", torch::zeros({6, 2})}});
+  Tiny b;
+  try {
+    nn::load_peft_adapter(*b, dir.path());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lora_A.weight"), std::string::npos) << e.what();
+  }
+  nn::LoraConfig none;
+  none.target_modules = {"nothing_like_this"};
+  Tiny c;
+  EXPECT_THROW(nn::apply_lora(*c, none), Error);
+}
