@@ -117,6 +117,8 @@ class Compose : public Normalizer {
   }
 
  private:
+  // HF's alignment: a composed character maps to the first character it was
+  // made from; characters a decomposition adds map to their source.
   void append_segment(const NormalizedString& s, size_t b, size_t e, NormalizedString& out) const {
     std::string_view seg(s.text.data() + b, e - b);
     std::string norm = normalize_text(seg);
@@ -126,9 +128,18 @@ class Compose : public Normalizer {
                        s.align.begin() + static_cast<ptrdiff_t>(e));
       return;
     }
-    Span span = s.original_span(b, e);
-    out.text += norm;
-    out.align.insert(out.align.end(), norm.size(), span);
+    std::vector<Span> source;  // span of each source character
+    for (size_t i = b; i < e; i += utf8_length(static_cast<unsigned char>(s.text[i]))) source.push_back(s.align[i]);
+    size_t n_out = count_code_points(norm);
+    Span whole = s.original_span(b, e);
+    size_t k = 0;
+    for (size_t i = 0; i < norm.size(); ++k) {
+      size_t len = utf8_length(static_cast<unsigned char>(norm[i]));
+      Span span = n_out <= source.size() ? source[k] : source.size() == 1 ? source[0] : whole;
+      out.text.append(norm, i, len);
+      out.align.insert(out.align.end(), len, span);
+      i += len;
+    }
   }
   std::string normalize_text(std::string_view seg) const {
     if (seg.size() == 1 && static_cast<unsigned char>(seg[0]) < 0x80) return std::string(seg);
@@ -180,7 +191,8 @@ class Replace : public Normalizer {
     size_t last = 0;
     for (auto [b, e] : matches) {
       append_slice(s, last, b, out);
-      Span span = s.original_span(b, e);
+      // HF maps the replacement to the last character of the match.
+      Span span = s.align[e - 1];
       out.text += content_;
       out.align.insert(out.align.end(), content_.size(), span);
       last = e;

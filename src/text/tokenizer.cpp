@@ -22,13 +22,16 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path) {
   return tok;
 }
 
-// Code-point index of every byte offset, so byte spans convert in O(1).
+// Code-point index of every byte offset, so byte spans convert in O(1). A
+// byte inside a character maps to that character, as in HF's conversion (a
+// byte-level token ending mid-character ends at the character's start).
 std::vector<uint32_t> code_point_index(std::string_view text) {
   std::vector<uint32_t> index(text.size() + 1);
   uint32_t cp = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    index[i] = cp;
-    cp += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    bool lead = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    index[i] = lead ? cp : cp - 1;
+    cp += lead;
   }
   index[text.size()] = cp;
   return index;
