@@ -28,7 +28,8 @@ const std::string& transcript() {
     std::getline(in, line);
     if (line.empty()) return std::string();
     std::string out;
-    for (const auto& turn : nlohmann::json::parse(line).at("meeting_transcripts"))
+    const nlohmann::json meeting = nlohmann::json::parse(line);
+    for (const auto& turn : meeting.at("meeting_transcripts"))
       out += turn.at("speaker").get<std::string>() + ": " + turn.at("content").get<std::string>() + "\n";
     return out;
   }();
