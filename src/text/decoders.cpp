@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2llm/error.h"
+#include "text/json_steps.h"
 #include "text/byte_level.h"
 #include "text/pattern.h"
 #include "text/unicode.h"
@@ -201,13 +202,7 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
                                             j.at("content").get<std::string>());
   if (type == "BPEDecoder") return std::make_unique<BpeDecoder>(j.value("suffix", "</w>"));
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Decoder>> steps;
-    const json& list = j.at("decoders");
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_decoder(list[i], fmt::format("{}.decoders[{}]", where, i));
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(steps));
+    return std::make_unique<SequenceDecoder>(make_steps<Decoder>(j, "decoders", where, make_decoder));
   }
   fail("{}: unsupported decoder type '{}' (supported: ByteLevel, WordPiece, Metaspace, ByteFallback, Fuse, Strip, "
        "Replace, BPEDecoder, Sequence)",

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2llm/error.h"
+#include "text/json_steps.h"
 #include "text/pattern.h"
 
 namespace e2llm::text {
@@ -264,13 +265,7 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& wh
                                      j.at("content").get<std::string>());
   if (type == "Prepend") return std::make_unique<Prepend>(j.at("prepend").get<std::string>());
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    const json& list = j.at("normalizers");
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_normalizer(list[i], fmt::format("{}.normalizers[{}]", where, i));
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<Sequence>(std::move(steps));
+    return std::make_unique<Sequence>(make_steps<Normalizer>(j, "normalizers", where, make_normalizer));
   }
   fail("{}: unsupported normalizer type '{}' (supported: BertNormalizer, Lowercase, StripAccents, NFC, NFD, NFKC, "
        "NFKD, Strip, Replace, Prepend, Sequence)",

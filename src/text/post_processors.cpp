@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2llm/error.h"
+#include "text/json_steps.h"
 #include "text/byte_level.h"
 #include "text/unicode.h"
 
@@ -194,13 +195,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const std::str
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelProcessing>(j.value("trim_offsets", true), j.value("add_prefix_space", true));
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PostProcessor>> steps;
-    const json& list = j.at("processors");
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_post_processor(list[i], fmt::format("{}.processors[{}]", where, i));
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceProcessing>(std::move(steps));
+    return std::make_unique<SequenceProcessing>(
+        make_steps<PostProcessor>(j, "processors", where, make_post_processor));
   }
   fail("{}: unsupported post_processor type '{}' (supported: TemplateProcessing, BertProcessing, "
        "RobertaProcessing, ByteLevel, Sequence)",

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2llm/error.h"
+#include "text/json_steps.h"
 #include "text/byte_level.h"
 #include "text/pattern.h"
 
@@ -296,13 +297,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
     return std::make_unique<Metaspace>(j.value("replacement", std::string("\u2581")), parse_prepend_scheme(j),
                                        j.value("split", true));
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    const json& list = j.at("pretokenizers");
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_pre_tokenizer(list[i], fmt::format("{}.pretokenizers[{}]", where, i));
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<Sequence>(std::move(steps));
+    return std::make_unique<Sequence>(
+        make_steps<PreTokenizer>(j, "pretokenizers", where, make_pre_tokenizer));
   }
   fail("{}: unsupported pre_tokenizer type '{}' (supported: BertPreTokenizer, Whitespace, WhitespaceSplit, "
        "Punctuation, Digits, CharDelimiterSplit, Split, ByteLevel, Metaspace, Sequence)",
