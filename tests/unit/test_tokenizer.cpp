@@ -1,0 +1,190 @@
+// Tokenizer behaviour beyond the goldens: bad input, truncation, streaming
+// decode, lookups, and the tokenize / detokenize CLI.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "e2llm/error.h"
+#include "e2llm/tokenizer.h"
+#include "test_util.h"
+#include "text/unicode.h"
+
+namespace e2llm {
+namespace {
+
+std::string fixture(const std::string& file) { return test::golden_dir() + "/tokenizer/" + file; }
+
+TEST(Tokenizer, InvalidUtf8NamesTheByteOffset) {
+  auto tok = Tokenizer::from_file(fixture("bytelevel_bpe.tokenizer.json"));
+  try {
+    tok->encode(std::string("ok \xC3\x28 bad"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("byte offset 3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(tok->encode(std::string("\xED\xA0\x80")), Error);  // a UTF-16 surrogate
+  EXPECT_THROW(tok->encode(std::string("abc\xF0\x9F")), Error);    // cut at the end
+}
+
+TEST(Tokenizer, ByteOffsetsAndCodePointOffsetsAgree) {
+  auto tok = Tokenizer::from_file(fixture("wordpiece_cased.tokenizer.json"));
+  const std::string text = "naïve café 中文 ok";
+  Encoding e = tok->encode(text, false);
+  ASSERT_EQ(e.offsets.size(), e.byte_offsets.size());
+  for (size_t i = 0; i < e.size(); ++i) {
+    auto [b, end] = e.byte_offsets[i];
+    auto [cb, cend] = e.offsets[i];
+    // The code-point offsets count the characters before each byte offset.
+    size_t cps_before_b = 0, cps_before_end = 0;
+    for (size_t k = 0; k < end; ++k) {
+      bool lead = (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
+      if (k < b) cps_before_b += lead;
+      cps_before_end += lead;
+    }
+    EXPECT_EQ(cb, cps_before_b) << e.tokens[i];
+    EXPECT_EQ(cend, cps_before_end) << e.tokens[i];
+  }
+}
+
+TEST(Tokenizer, TruncationKeepsRoomForSpecialTokens) {
+  auto tok = Tokenizer::from_file(fixture("wordpiece_cased.tokenizer.json"));
+  const std::string text = "one two three four five six seven eight nine ten";
+  Encoding full = tok->encode(text);
+  ASSERT_GT(full.size(), 6u);
+  tok->set_truncation(Truncation{6, Truncation::Direction::kRight});
+  Encoding cut = tok->encode(text);
+  ASSERT_EQ(cut.size(), 6u);
+  EXPECT_EQ(cut.tokens.front(), "[CLS]");
+  EXPECT_EQ(cut.tokens.back(), "[SEP]");
+  EXPECT_EQ(std::vector<int64_t>(cut.ids.begin() + 1, cut.ids.end() - 1),
+            std::vector<int64_t>(full.ids.begin() + 1, full.ids.begin() + 5));
+  tok->set_truncation(Truncation{6, Truncation::Direction::kLeft});
+  Encoding left = tok->encode(text);
+  EXPECT_EQ(std::vector<int64_t>(left.ids.begin() + 1, left.ids.end() - 1),
+            std::vector<int64_t>(full.ids.end() - 5, full.ids.end() - 1));
+}
+
+TEST(Tokenizer, LookupsAndSpecialIds) {
+  auto tok = Tokenizer::from_file(fixture("bpe_byte_fallback.tokenizer.json"));
+  EXPECT_EQ(tok->token_to_id("<s>"), 1);
+  EXPECT_EQ(tok->id_to_token(1), "<s>");
+  EXPECT_EQ(tok->token_to_id("no such token"), std::nullopt);
+  EXPECT_THROW(tok->id_to_token(1 << 30), Error);
+  EXPECT_THROW(tok->decode(std::vector<int64_t>{-1}), Error);
+  EXPECT_EQ(tok->special_ids().bos, 1);
+  EXPECT_EQ(tok->special_ids().eos, 2);
+  EXPECT_EQ(tok->special_ids().unk, 0);
+  EXPECT_TRUE(tok->is_special(1));
+  EXPECT_FALSE(tok->is_special(*tok->token_to_id("<0x41>")));
+}
+
+// Streams every golden text id by id: the pieces must concatenate to the full
+// decode and each piece must be valid UTF-8 (byte fallback splits emoji and
+// CJK into several ids).
+void expect_stream_matches_decode(const Tokenizer& tok, const std::string& golden) {
+  std::ifstream in(fixture(golden));
+  size_t checked = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto row = nlohmann::json::parse(line);
+    auto ids = row.at("ids").get<std::vector<int64_t>>();
+    StreamDecoder stream(tok);
+    std::string streamed;
+    for (int64_t id : ids) {
+      std::string piece = stream.push(id);
+      ASSERT_EQ(text::find_invalid_utf8(piece), std::string::npos) << "broken UTF-8 emitted";
+      streamed += piece;
+    }
+    streamed += stream.finish();
+    EXPECT_EQ(streamed, tok.decode(ids)) << row.at("text");
+    ++checked;
+  }
+  EXPECT_GT(checked, 10u);
+}
+
+TEST(StreamDecoder, ByteFallbackPiecesJoinToTheFullDecode) {
+  expect_stream_matches_decode(*Tokenizer::from_file(fixture("bpe_byte_fallback.tokenizer.json")),
+                               "bpe_byte_fallback.golden.jsonl");
+}
+
+TEST(StreamDecoder, ByteLevelPiecesJoinToTheFullDecode) {
+  expect_stream_matches_decode(*Tokenizer::from_file(fixture("bytelevel_bpe.tokenizer.json")),
+                               "bytelevel_bpe.golden.jsonl");
+}
+
+TEST(StreamDecoder, WordPieceAndMetaspacePiecesJoinToTheFullDecode) {
+  expect_stream_matches_decode(*Tokenizer::from_file(fixture("wordpiece_cased.tokenizer.json")),
+                               "wordpiece_cased.golden.jsonl");
+  expect_stream_matches_decode(*Tokenizer::from_file(fixture("unigram.tokenizer.json")), "unigram.golden.jsonl");
+}
+
+TEST(StreamDecoder, HoldsBackACutCharacter) {
+  auto tok = Tokenizer::from_file(fixture("bpe_byte_fallback.tokenizer.json"));
+  // "é" is not a vocabulary piece: it comes out as <0xC3> <0xA9>.
+  Encoding e = tok->encode("é", false);
+  ASSERT_GE(e.size(), 3u);  // "▁", <0xC3>, <0xA9>
+  StreamDecoder stream(*tok);
+  std::string out;
+  for (size_t i = 0; i + 1 < e.size(); ++i) out += stream.push(e.ids[i]);
+  EXPECT_EQ(out.find("\xC3"), std::string::npos) << "half a character was emitted";
+  out += stream.push(e.ids.back());
+  EXPECT_EQ(out, "é");
+}
+
+TEST(Tokenizer, BadFilesGiveClearErrors) {
+  test::TempDir dir;
+  std::ofstream(dir.file("bad.json")) << R"({"model": {"type": "Nope"}})";
+  try {
+    Tokenizer::from_file(dir.file("bad.json"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unsupported model type 'Nope'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Tokenizer::from_file(dir.file("missing.json")), Error);
+  EXPECT_THROW(Tokenizer::from_file(dir.path()), Error);
+  std::ofstream(dir.file("bad.model")) << "not a sentencepiece model";
+  EXPECT_THROW(Tokenizer::from_file(dir.file("bad.model")), Error);
+}
+
+TEST(TokenizeCli, TokenizeAndDetokenizeRoundTrip) {
+  test::TempDir dir;
+  std::ofstream(dir.file("in.jsonl")) << R"({"text": "Hello wörld 😀"})" << "\n" << R"({"text": ""})" << "\n";
+  auto r = test::run_cli("tokenize --model " + fixture("bpe_byte_fallback.tokenizer.json"), dir.file("in.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  auto j = nlohmann::json::parse(first);
+  auto tok = Tokenizer::from_file(fixture("bpe_byte_fallback.tokenizer.json"));
+  Encoding e = tok->encode("Hello wörld 😀");
+  EXPECT_EQ(j.at("ids").get<std::vector<int64_t>>(), e.ids);
+  EXPECT_EQ(j.at("tokens").get<std::vector<std::string>>(), e.tokens);
+  EXPECT_EQ(j.at("offsets").size(), e.size());
+  EXPECT_EQ(nlohmann::json::parse(second).at("ids"), nlohmann::json::array({1}));  // just <s>
+
+  std::ofstream(dir.file("ids.jsonl")) << nlohmann::json{{"ids", e.ids}}.dump() << "\n";
+  auto d = test::run_cli("detokenize --model " + fixture("bpe_byte_fallback.tokenizer.json"), dir.file("ids.jsonl"));
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_EQ(nlohmann::json::parse(d.output).at("text"), "Hello wörld 😀");
+
+  auto plain = test::run_cli("tokenize --no-add-special-tokens --model " + fixture("bpe_byte_fallback.tokenizer.json"),
+                             dir.file("in.jsonl"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(nlohmann::json::parse(plain.output.substr(0, plain.output.find('\n'))).at("ids").size(), e.size() - 1);
+}
+
+TEST(TokenizeCli, BadInputIsAOneLineError) {
+  test::TempDir dir;
+  std::ofstream(dir.file("bad.jsonl")) << "{\"text\": 3}\n";
+  auto r = test::run_cli("tokenize --model " + fixture("unigram.tokenizer.json"), dir.file("bad.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("e2llm: error: stdin line 1"), std::string::npos) << r.output;
+  std::ofstream(dir.file("utf8.jsonl")) << "{\"text\": \"a\xFF\"}\n";
+  auto u = test::run_cli("tokenize --model " + fixture("unigram.tokenizer.json"), dir.file("utf8.jsonl"));
+  EXPECT_EQ(u.exit_code, 1);
+  EXPECT_NE(u.output.find("e2llm: error:"), std::string::npos) << u.output;
+}
+
+}  // namespace
+}  // namespace e2llm
