@@ -11,7 +11,7 @@ PACKAGES=(
   libtorch-dev                                   # LibTorch 1.13 (CPU)
   libopenblas0-openmp libopenblas-openmp-dev     # the OpenMP OpenBLAS (see cmake/Dependencies.cmake)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsentencepiece-dev libpcre2-dev libsqlite3-dev
+  libsentencepiece-dev libpcre2-dev libsqlite3-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev                       # libFuzzer targets
 )
