@@ -53,7 +53,7 @@ struct DecoderConfig {
   bool qk_norm = false;         // Qwen3, Gemma 3: RMSNorm over head_dim on q and k before RoPE
   bool gemma_norms = false;     // Gemma: RMSNorm scales by (1 + w); extra post-attention/ffw norms
   double embedding_scale = 1.0; // Gemma: sqrt(hidden_size), applied to token embeddings only
-  double attention_scale = 0.0; // softmax scale; 1/sqrt(head_dim) or 1/sqrt(query_pre_attn_scalar)
+  std::optional<double> query_pre_attn_scalar;  // Gemma: softmax scale is its -1/2 power
   std::optional<double> attn_logit_softcapping;
   std::optional<double> final_logit_softcapping;
 
@@ -76,6 +76,7 @@ struct DecoderConfig {
 
   bool has_sliding_layers() const;
   int64_t kv_groups() const { return num_heads / num_kv_heads; }
+  double attention_scale() const;  // 1/sqrt(query_pre_attn_scalar or head_dim)
 };
 
 const char* to_string(DecoderFamily family);
