@@ -1,5 +1,5 @@
-// When generation stops: a token budget, stop token ids (EOS from config.json
-// and generation_config.json, plus user ones) and stop strings matched on the
+// When generation stops: a token budget, stop token ids (EOS ids, which CausalLM reads from
+// config.json and generation_config.json, plus user ones) and stop strings matched on the
 // decoded text across token boundaries. Also tells the streamer how much text
 // is final, so a stop string is never half-shown before it is recognised.
 #pragma once
@@ -29,6 +29,10 @@ class StopCriteria {
   // Returns why to stop now, or kNone to go on.
   StopReason on_token(int64_t id, std::string_view piece);
 
+  // Text a streaming decoder released only at the end of the stream (a held
+  // back last word); a stop string in it still cuts. No-op after a stop string.
+  void on_finish(std::string_view tail);
+
   // The generated text so far; a matched stop string and anything after it are cut off.
   const std::string& text() const { return text_; }
   // Bytes of text() that are final: a later token cannot make them part of a
@@ -40,6 +44,7 @@ class StopCriteria {
 
  private:
   bool cut_at_stop_string(size_t search_from);
+  size_t stop_string_search_start() const;
 
   StopConfig config_;
   std::unordered_set<int64_t> stop_ids_;
@@ -48,10 +53,5 @@ class StopCriteria {
   int64_t generated_ = 0;
   StopReason reason_ = StopReason::kNone;
 };
-
-// EOS ids a model declares: config.json's and generation_config.json's
-// eos_token_id (a number or a list) in a Hugging Face folder. Missing files or
-// fields add nothing; the result has no duplicates.
-std::vector<int64_t> eos_token_ids_from_folder(const std::string& folder);
 
 }  // namespace e2llm

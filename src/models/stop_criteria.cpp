@@ -1,12 +1,9 @@
 // Stop criteria: token budget, stop ids, stop strings over the decoded text.
 #include "e2llm/stop_criteria.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 
 #include "e2llm/error.h"
-#include "e2llm/fs.h"
 
 namespace e2llm {
 
@@ -35,13 +32,24 @@ StopReason StopCriteria::on_token(int64_t id, std::string_view piece) {
               to_string(reason_));
   ++generated_;
   if (is_stop_token(id)) return reason_ = StopReason::kStopToken;
-  // A stop string may start in text that came from earlier tokens.
-  const size_t overlap = longest_stop_string_ > 0 ? longest_stop_string_ - 1 : 0;
-  const size_t search_from = text_.size() > overlap ? text_.size() - overlap : 0;
+  const size_t search_from = stop_string_search_start();
   text_.append(piece);
   if (cut_at_stop_string(search_from)) return reason_ = StopReason::kStopString;
   if (generated_ >= config_.max_new_tokens) return reason_ = StopReason::kMaxNewTokens;
   return StopReason::kNone;
+}
+
+void StopCriteria::on_finish(std::string_view tail) {
+  if (reason_ == StopReason::kStopString || tail.empty()) return;
+  const size_t search_from = stop_string_search_start();
+  text_.append(tail);
+  if (cut_at_stop_string(search_from)) reason_ = StopReason::kStopString;
+}
+
+// A stop string may start in text that came from earlier tokens.
+size_t StopCriteria::stop_string_search_start() const {
+  const size_t overlap = longest_stop_string_ > 0 ? longest_stop_string_ - 1 : 0;
+  return text_.size() > overlap ? text_.size() - overlap : 0;
 }
 
 bool StopCriteria::cut_at_stop_string(size_t search_from) {
@@ -66,34 +74,6 @@ size_t StopCriteria::stable_length() const {
     }
   }
   return text_.size() - held;
-}
-
-namespace {
-
-void add_eos_ids(const std::string& path, std::vector<int64_t>* ids) {
-  if (!file_exists(path)) return;
-  nlohmann::json j = read_json_file(path);
-  if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return;
-  const nlohmann::json& eos = j["eos_token_id"];
-  auto add = [&](const nlohmann::json& v) {
-    E2LLM_CHECK(v.is_number_integer(), "{}: eos_token_id must be an integer or a list of integers", path);
-    int64_t id = v.get<int64_t>();
-    if (std::find(ids->begin(), ids->end(), id) == ids->end()) ids->push_back(id);
-  };
-  if (eos.is_array()) {
-    for (const auto& v : eos) add(v);
-  } else {
-    add(eos);
-  }
-}
-
-}  // namespace
-
-std::vector<int64_t> eos_token_ids_from_folder(const std::string& folder) {
-  std::vector<int64_t> ids;
-  add_eos_ids(folder + "/config.json", &ids);
-  add_eos_ids(folder + "/generation_config.json", &ids);
-  return ids;
 }
 
 }  // namespace e2llm

@@ -2,8 +2,6 @@
 // and how much text the streamer may show.
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "e2llm/error.h"
 #include "e2llm/stop_criteria.h"
 #include "test_util.h"
@@ -63,13 +61,13 @@ TEST(StopCriteria, HeldBackTextIsReleasedWhenItStopsMatching) {
   EXPECT_EQ(stop.text(), "a##b");
 }
 
-TEST(StopCriteria, EosIdsFromConfigAndGenerationConfig) {
-  test::TempDir dir;
-  std::ofstream(dir.file("config.json")) << R"({"eos_token_id": 2})";
-  std::ofstream(dir.file("generation_config.json")) << R"({"eos_token_id": [2, 32000, 32001]})";
-  EXPECT_EQ(eos_token_ids_from_folder(dir.path()), (std::vector<int64_t>{2, 32000, 32001}));
-  std::ofstream(dir.file("config.json")) << R"({"eos_token_id": "x"})";
-  EXPECT_THROW(eos_token_ids_from_folder(dir.path()), Error);
+TEST(StopCriteria, TextReleasedAtTheEndStillHonoursStopStrings) {
+  StopCriteria stop(stop_config(2, {}, {"END"}));
+  stop.on_token(1, "one E");
+  EXPECT_EQ(stop.on_token(2, ""), StopReason::kMaxNewTokens);
+  stop.on_finish("ND two");
+  EXPECT_EQ(stop.text(), "one ");
+  EXPECT_EQ(stop.reason(), StopReason::kStopString);
 }
 
 TEST(StopCriteria, RejectsEmptyStopString) {
