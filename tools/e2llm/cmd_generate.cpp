@@ -1,0 +1,131 @@
+// e2llm generate: text generation with a decoder model (HF folder or .gguf),
+// streaming to stdout, or one JSON object with --json.
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "command.h"
+#include "e2llm/chat_template.h"
+#include "e2llm/error.h"
+#include "e2llm/generate.h"
+#include "e2llm/tokenizer.h"
+
+namespace e2llm::cli {
+namespace {
+
+struct GenerateArgs {
+  std::string model, prompt, system, chat_template, dtype = "fp32";
+  bool chat = false, greedy = false, json = false, stats = false;
+  int64_t max_new_tokens = 128;
+  std::optional<double> temperature, top_p, min_p;
+  std::optional<int64_t> top_k;
+  double repetition_penalty = 1.0;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+};
+
+// Sampling unless --greedy, or when no sampling option was given at all.
+SamplingConfig sampling_config(const GenerateArgs& a) {
+  SamplingConfig c;
+  c.greedy = a.greedy || !(a.temperature || a.top_k || a.top_p || a.min_p);
+  c.temperature = a.temperature.value_or(1.0);
+  c.top_k = a.top_k.value_or(0);
+  c.top_p = a.top_p.value_or(1.0);
+  c.min_p = a.min_p.value_or(0.0);
+  c.repetition_penalty = a.repetition_penalty;
+  c.seed = a.seed;
+  c.validate();
+  return c;
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "fp32" || name == "float32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  fail("--dtype: unknown '{}' (choose fp32 or bf16)", name);
+}
+
+// A chat template for a model without one (e.g. a GGUF lacking tokenizer.chat_template):
+// guessed from the special tokens its vocabulary has.
+std::optional<ChatFormat> format_from_vocabulary(const Tokenizer& tokenizer) {
+  if (tokenizer.token_to_id("<|im_start|>")) return ChatFormat::kChatML;
+  if (tokenizer.token_to_id("<|start_header_id|>")) return ChatFormat::kLlama3;
+  if (tokenizer.token_to_id("<start_of_turn>")) return ChatFormat::kGemma;
+  return std::nullopt;
+}
+
+std::vector<int64_t> prompt_ids(const GenerateArgs& a, const std::string& model_path, const Tokenizer& tokenizer) {
+  if (!a.chat) return tokenizer.encode(a.prompt, /*add_special_tokens=*/true).ids;
+  ChatTemplate chat = chat_template_for_model(model_path, a.chat_template, format_from_vocabulary(tokenizer));
+  std::vector<ChatMessage> messages;
+  if (!a.system.empty()) messages.push_back({"system", a.system});
+  messages.push_back({"user", a.prompt});
+  // The rendered text carries its own special tokens (as apply_chat_template's tokenize=True).
+  return tokenizer.encode(chat.render(messages, /*add_generation_prompt=*/true), false).ids;
+}
+
+void run_generate(const GenerateArgs& a) {
+  E2LLM_CHECK(a.system.empty() || a.chat, "--system needs --chat");
+  E2LLM_CHECK(a.chat_template.empty() || a.chat, "--chat-template needs --chat");
+  GenerateOptions g;
+  g.sampling = sampling_config(a);  // bad settings fail before the model loads
+  DecoderOptions options;
+  options.dtype = parse_dtype(a.dtype);
+  CausalLM lm = load_causal_lm(a.model, options);
+  E2LLM_CHECK(!lm->tokenizer_path().empty(), "{}: no tokenizer.json beside the model", a.model);
+  std::unique_ptr<Tokenizer> tokenizer = Tokenizer::from_file(lm->tokenizer_path());
+  const std::string model_path = std::filesystem::path(a.model).extension() == ".gguf" ? a.model : lm->model_dir();
+
+  g.stop.max_new_tokens = a.max_new_tokens;
+  g.stop.stop_strings = a.stop;
+  if (!a.json) {
+    g.on_text = [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  std::vector<int64_t> ids = prompt_ids(a, model_path, *tokenizer);
+  GenerateResult r = generate(*lm, *tokenizer, {Segment::tokens(ids)}, g);
+  if (a.json) {
+    nlohmann::json j = {{"ids", r.ids}, {"text", r.text}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n");
+  }
+  if (a.stats)
+    std::fprintf(stderr, "prompt %lld tokens, prefill %.1f tokens/s; %zu new tokens, decode %.1f tokens/s; stop: %s\n",
+                 static_cast<long long>(r.prompt_tokens), r.prefill_tokens_per_second(), r.ids.size(),
+                 r.decode_tokens_per_second(), to_string(r.stop_reason));
+}
+
+CommandRegistrar registrar("generate", [](CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate text with a decoder LLM (HF folder or .gguf)");
+  auto a = std::make_shared<GenerateArgs>();
+  cmd->add_option("--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
+  cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+  cmd->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template (user turn + assistant opening)");
+  cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
+      ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Most tokens to generate")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--greedy", a->greedy, "Greedy decoding even when sampling options are given "
+                                       "(the default when none is)");
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature (> 0)");
+  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
+  cmd->add_option("--top-p", a->top_p, "Nucleus sampling: keep the smallest set with this much probability");
+  cmd->add_option("--min-p", a->min_p, "Drop tokens less likely than min-p x the most likely one");
+  cmd->add_option("--repetition-penalty", a->repetition_penalty, "Penalty for already seen tokens (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
+  cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
+  cmd->add_option("--dtype", a->dtype, "Weights and compute: fp32 or bf16")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print {\"ids\": [...], \"text\": \"...\"} instead of streaming text");
+  cmd->add_flag("--stats", a->stats, "Print prefill/decode tokens/s to stderr");
+  cmd->callback([a] { run_generate(*a); });
+});
+
+}  // namespace
+}  // namespace e2llm::cli
