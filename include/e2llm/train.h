@@ -67,6 +67,9 @@ class TrainTask {
   virtual std::map<std::string, double> evaluate() { return {}; }
   // Staged schedules: parameters not active at `step` are left untouched.
   virtual bool parameter_active(const std::string& name, int64_t step) { return true; }
+  // Tensors that do not train but belong in the checkpoint all the same
+  // (e.g. a frozen adapter), by name; restored on resume.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> named_frozen() { return {}; }
   virtual nlohmann::json config() const { return nlohmann::json::object(); }
   virtual std::vector<BaseModelIdentity> base_models() const { return {}; }
 };

@@ -94,6 +94,7 @@ TrainingState Trainer::State::export_state() const {
     s.optimizer[name + ".exp_avg_sq"] = st.exp_avg_sq();
     s.optimizer_steps[name] = st.step();
   }
+  for (const auto& [name, t] : task.named_frozen()) s.trainable[name] = t.detach();
   s.torch_rng_state = torch::globalContext().defaultGenerator(torch::kCPU).get_state();
   s.data_rng_state = rng_to_text(data_rng);
   s.extra = {{"last_loss", last_loss}, {"last_eval", parts_json(last_eval)}};
@@ -122,9 +123,16 @@ void Trainer::State::import_state(const TrainingState& s) {
     state->exp_avg_sq(s.optimizer.at(name + ".exp_avg_sq").to(p.options()).clone());
     optimizer->state()[optimizer_key(p)] = std::move(state);
   }
-  E2LLM_CHECK(s.trainable.size() == params.size(),
-              "checkpoint has {} trainable tensors, the model has {}: was it made with another config?",
-              s.trainable.size(), params.size());
+  const auto frozen = task.named_frozen();
+  for (const auto& [name, t] : frozen) {
+    auto it = s.trainable.find(name);
+    E2LLM_CHECK(it != s.trainable.end() && it->second.sizes() == t.sizes(),
+                "checkpoint tensor '{}' is missing or misshapen", name);
+    t.copy_(it->second);
+  }
+  E2LLM_CHECK(s.trainable.size() == params.size() + frozen.size(),
+              "checkpoint has {} tensors, the model has {}: was it made with another config?",
+              s.trainable.size(), params.size() + frozen.size());
   if (s.torch_rng_state.defined()) {
     at::Generator generator = torch::globalContext().defaultGenerator(torch::kCPU);  // a shared handle
     generator.set_state(s.torch_rng_state);
