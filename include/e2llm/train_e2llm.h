@@ -8,19 +8,9 @@
 
 #include "e2llm/e2llm.h"
 #include "e2llm/train.h"
+#include "e2llm/train_data.h"
 
 namespace e2llm {
-
-struct Example {
-  std::string context, prompt, answer;
-};
-
-// One JSON object per line; blank lines are skipped. Errors name file and line.
-std::vector<Example> read_examples_jsonl(const std::string& path);
-void write_examples_jsonl(const std::string& path, const std::vector<Example>& examples);
-
-// Lower-cased, whitespace-collapsed, trimmed equality.
-bool answers_match(const std::string& predicted, const std::string& expected);
 
 struct EvalSummary {
   double exact_match = 0;  // fraction in [0, 1]
