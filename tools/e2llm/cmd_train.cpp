@@ -1,9 +1,10 @@
 // e2llm train --config FILE: trains E2LLM (adapter, pooling, LoRA) on JSON
 // Lines data. The config has three sections:
 //   {"model": E2llmConfig, "training": TrainOptions, "data": {"train", "eval", "eval_examples", "eval_max_new_tokens"}}
-// Relative paths are taken from the config file's folder.
+// Relative paths are taken from the config file's folder; "~/" is $HOME.
 #if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "command.h"
@@ -24,6 +25,7 @@ struct TrainArgs {
 };
 
 std::string resolve(const std::string& base, const std::string& path) {
+  if (path.rfind("~/", 0) == 0 && std::getenv("HOME")) return std::getenv("HOME") + path.substr(1);
   if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
   return (std::filesystem::path(base) / path).lexically_normal().string();
 }
