@@ -160,7 +160,7 @@ torch::Tensor E2llmModel::adapt(const torch::Tensor& pooled) {
 
 torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
-  return adapt(encoder_->encode_tokens(context.ids, *parts_->pooler));
+  return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
 }
 
 std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
