@@ -77,8 +77,11 @@ TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   };
   EXPECT_TRUE(has_prefix("encoder_lora.base_model.model.encoder.layer.0."));
   EXPECT_TRUE(has_prefix("decoder_lora.base_model.model.model.layers.0."));
-  for (auto& p : model.decoder().named_parameters())
-    if (p.key().find("lora_") == std::string::npos) EXPECT_FALSE(p.value().requires_grad()) << p.key();
+  for (auto& p : model.decoder().named_parameters()) {
+    if (p.key().find("lora_") == std::string::npos) {
+      EXPECT_FALSE(p.value().requires_grad()) << p.key();
+    }
+  }
 
   std::mt19937_64 rng(1);
   E2llmModel::Losses l = model.losses(examples[0].context, examples[0].prompt, examples[0].answer, rng);
