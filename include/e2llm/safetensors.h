@@ -9,23 +9,10 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "e2llm/safetensors_header.h"
 #include "e2llm/weights.h"
 
 namespace e2llm {
-
-struct SafeTensorEntry {
-  std::string name;
-  std::string dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // relative to the data section
-  uint64_t end = 0;
-};
-
-// Parses and validates a header. `file_size` is the whole file's size; `what`
-// names the file in error messages. Exposed for the fuzzer.
-std::vector<SafeTensorEntry> parse_safetensors_header(const uint8_t* data, size_t size,
-                                                      const std::string& what,
-                                                      std::map<std::string, std::string>* metadata);
 
 class SafeTensorsFile : public Weights {
  public:
@@ -76,6 +63,5 @@ void save_safetensors(const std::string& path, const std::map<std::string, torch
 
 std::string safetensors_dtype_name(torch::ScalarType t);
 torch::ScalarType safetensors_dtype(const std::string& name);  // throws for unsupported
-size_t safetensors_dtype_size(const std::string& name);        // throws for unsupported
 
 }  // namespace e2llm

@@ -15,75 +15,22 @@ namespace e2llm {
 
 namespace {
 
-constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference limit
-
 struct DtypeInfo {
   const char* name;
   torch::ScalarType type;
-  size_t size;
 };
 
 const DtypeInfo kDtypes[] = {
-    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
-    {"I16", torch::kInt16, 2},    {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
-    {"BOOL", torch::kBool, 1},
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
+    {"I16", torch::kInt16},    {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+    {"BOOL", torch::kBool},
 };
 
 const DtypeInfo* find_dtype(const std::string& name) {
   for (const auto& d : kDtypes)
     if (name == d.name) return &d;
   return nullptr;
-}
-
-uint64_t read_u64_le(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-// Multiplies with overflow detection; false when the product overflows.
-bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
-  return !__builtin_mul_overflow(a, b, out);
-}
-
-SafeTensorEntry parse_entry(const std::string& what, const std::string& name,
-                            const nlohmann::json& v) {
-  SafeTensorEntry e;
-  e.name = name;
-  E2LLM_CHECK(v.is_object(), "{}: header entry '{}' is not an object", what, name);
-  E2LLM_CHECK(v.contains("dtype") && v["dtype"].is_string(), "{}: tensor '{}' has no dtype",
-              what, name);
-  e.dtype = v["dtype"].get<std::string>();
-  const DtypeInfo* dt = find_dtype(e.dtype);
-  E2LLM_CHECK(dt, "{}: tensor '{}' has unsupported dtype '{}'", what, name, e.dtype);
-  E2LLM_CHECK(v.contains("shape") && v["shape"].is_array(), "{}: tensor '{}' has no shape", what,
-              name);
-  uint64_t elements = 1;
-  for (const auto& d : v["shape"]) {
-    E2LLM_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
-                "{}: tensor '{}' has a negative or non-integer dimension", what, name);
-    uint64_t dim = d.get<uint64_t>();
-    E2LLM_CHECK(dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
-                    checked_mul(elements, dim, &elements),
-                "{}: tensor '{}' shape overflows", what, name);
-    e.shape.push_back(static_cast<int64_t>(dim));
-  }
-  const auto it = v.find("data_offsets");
-  E2LLM_CHECK(it != v.end() && it->is_array() && it->size() == 2 &&
-                  (*it)[0].is_number_unsigned() && (*it)[1].is_number_unsigned(),
-              "{}: tensor '{}' needs data_offsets [begin, end]", what, name);
-  e.begin = (*it)[0].get<uint64_t>();
-  e.end = (*it)[1].get<uint64_t>();
-  E2LLM_CHECK(e.begin <= e.end, "{}: tensor '{}' has data_offsets begin {} > end {}", what, name,
-              e.begin, e.end);
-  uint64_t bytes = 0;
-  E2LLM_CHECK(checked_mul(elements, dt->size, &bytes), "{}: tensor '{}' size overflows", what,
-              name);
-  E2LLM_CHECK(bytes == e.end - e.begin,
-              "{}: tensor '{}' is {} x {} = {} bytes but data_offsets span {} bytes", what, name,
-              e.dtype, elements, bytes, e.end - e.begin);
-  return e;
 }
 
 }  // namespace
@@ -100,61 +47,6 @@ torch::ScalarType safetensors_dtype(const std::string& name) {
   return d->type;
 }
 
-size_t safetensors_dtype_size(const std::string& name) {
-  const DtypeInfo* d = find_dtype(name);
-  E2LLM_CHECK(d, "unsupported safetensors dtype '{}'", name);
-  return d->size;
-}
-
-std::vector<SafeTensorEntry> parse_safetensors_header(const uint8_t* data, size_t size,
-                                                      const std::string& what,
-                                                      std::map<std::string, std::string>* metadata) {
-  E2LLM_CHECK(size >= 8, "{}: file is {} bytes, too short for a safetensors header", what, size);
-  const uint64_t header_len = read_u64_le(data);
-  E2LLM_CHECK(header_len <= kMaxHeaderBytes, "{}: header length {} exceeds the {} byte limit",
-              what, header_len, kMaxHeaderBytes);
-  E2LLM_CHECK(header_len <= size - 8,
-              "{}: header length {} runs past the end of the file ({} bytes): truncated?", what,
-              header_len, size);
-  const char* header = reinterpret_cast<const char*>(data + 8);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(header, header + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: header (bytes 8..{}) is not valid JSON: {}", what, 8 + header_len, e.what());
-  }
-  E2LLM_CHECK(j.is_object(), "{}: header is not a JSON object", what);
-  const uint64_t data_size = size - 8 - header_len;
-
-  std::vector<SafeTensorEntry> entries;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      E2LLM_CHECK(it->is_object(), "{}: __metadata__ is not an object", what);
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        E2LLM_CHECK(m->is_string(), "{}: __metadata__ value '{}' is not a string", what, m.key());
-        if (metadata) (*metadata)[m.key()] = m->get<std::string>();
-      }
-      continue;
-    }
-    SafeTensorEntry e = parse_entry(what, it.key(), *it);
-    E2LLM_CHECK(e.end <= data_size,
-                "{}: tensor '{}' data [{}, {}) runs past the data section ({} bytes): truncated?",
-                what, e.name, e.begin, e.end, data_size);
-    entries.push_back(std::move(e));
-  }
-  // No two tensors may share bytes.
-  std::vector<const SafeTensorEntry*> by_offset;
-  for (const auto& e : entries)
-    if (e.end > e.begin) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < by_offset.size(); ++i)
-    E2LLM_CHECK(by_offset[i]->begin >= by_offset[i - 1]->end,
-                "{}: tensors '{}' and '{}' overlap in the data section", what,
-                by_offset[i - 1]->name, by_offset[i]->name);
-  return entries;
-}
-
 struct SafeTensorsFile::Mapping {
   std::shared_ptr<MappedFile> file;
 };
@@ -165,7 +57,7 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
   st->mapping_ = std::make_shared<Mapping>(Mapping{MappedFile::open(path)});
   const MappedFile& f = *st->mapping_->file;
   st->entries_ = parse_safetensors_header(f.data(), f.size(), path, &st->metadata_);
-  st->data_ = f.data() + 8 + read_u64_le(f.data());
+  st->data_ = f.data() + 8 + safetensors_header_length(f.data());
   for (size_t i = 0; i < st->entries_.size(); ++i) st->index_[st->entries_[i].name] = i;
   return st;
 }

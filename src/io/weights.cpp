@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "e2llm/error.h"
+#include "e2llm/gguf.h"
 #include "e2llm/safetensors.h"
 
 namespace e2llm {
@@ -53,6 +54,7 @@ std::shared_ptr<Weights> open_weights(const std::string& path) {
   if (fs::is_directory(path, ec)) return SafeTensorsModel::open_folder(path);
   const std::string ext = fs::path(path).extension().string();
   if (ext == ".safetensors") return SafeTensorsFile::open(path);
+  if (ext == ".gguf") return GgufWeights::open(path);
   fail("{}: unsupported weights file (expected a model folder, .safetensors or .gguf)", path);
 }
 

@@ -49,8 +49,9 @@ void parse_gemma3_config(const nlohmann::json& j, DecoderConfig& c, const std::s
   std::string act = json_string(j, "hidden_activation", json_string(j, "hidden_act", "gelu_pytorch_tanh", what), what);
   E2LLM_CHECK(act == "gelu_pytorch_tanh" || act == "gelu", "{}: unsupported Gemma activation '{}'", what, act);
   c.activation = act == "gelu" ? Activation::Gelu : Activation::GeluTanh;
-  if (j.contains("attn_logit_softcapping") && !j["attn_logit_softcapping"].is_null())
-    c.attn_logit_softcapping = json_number(j, "attn_logit_softcapping", 0.0, what);
+  // attn_logit_softcapping is read for validation only: transformers' Gemma 3
+  // attention never applies it (unlike Gemma 2), and we match transformers.
+  json_number(j, "attn_logit_softcapping", 0.0, what);
   if (j.contains("final_logit_softcapping") && !j["final_logit_softcapping"].is_null())
     c.final_logit_softcapping = json_number(j, "final_logit_softcapping", 0.0, what);
   E2LLM_CHECK(!json_bool(j, "use_bidirectional_attention", false, what),
