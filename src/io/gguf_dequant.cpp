@@ -1,11 +1,11 @@
-// ggml tensor types and their dequantization to float32.
+// Dequantization of ggml tensor types to float32.
 // Block layouts follow ggml's ggml-common.h; the arithmetic follows gguf-py's
 // quants.py operation by operation (same float32 products in the same order,
 // no fused multiply-add) so results are bit-identical.
 #include <ATen/Parallel.h>
-#include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "e2llm/error.h"
@@ -14,43 +14,6 @@
 namespace e2llm {
 
 namespace {
-
-constexpr uint32_t QK_K = 256;
-
-constexpr GgmlTypeTraits kTraits[] = {
-    {GgmlType::F32, "F32", 1, 4},
-    {GgmlType::F16, "F16", 1, 2},
-    {GgmlType::Q4_0, "Q4_0", 32, 2 + 16},
-    {GgmlType::Q4_1, "Q4_1", 32, 2 + 2 + 16},
-    {GgmlType::Q5_0, "Q5_0", 32, 2 + 4 + 16},
-    {GgmlType::Q5_1, "Q5_1", 32, 2 + 2 + 4 + 16},
-    {GgmlType::Q8_0, "Q8_0", 32, 2 + 32},
-    {GgmlType::Q8_1, "Q8_1", 32, 4 + 4 + 32},
-    {GgmlType::Q2_K, "Q2_K", 256, 2 + 2 + QK_K / 16 + QK_K / 4},
-    {GgmlType::Q3_K, "Q3_K", 256, 2 + QK_K / 4 + QK_K / 8 + 12},
-    {GgmlType::Q4_K, "Q4_K", 256, 2 + 2 + QK_K / 2 + 12},
-    {GgmlType::Q5_K, "Q5_K", 256, 2 + 2 + QK_K / 2 + QK_K / 8 + 12},
-    {GgmlType::Q6_K, "Q6_K", 256, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16},
-    {GgmlType::Q8_K, "Q8_K", 256, 4 + QK_K + QK_K / 8},
-    {GgmlType::IQ2_XXS, "IQ2_XXS", 256, 2 + QK_K / 4},
-    {GgmlType::IQ2_XS, "IQ2_XS", 256, 2 + QK_K / 4 + QK_K / 32},
-    {GgmlType::IQ3_XXS, "IQ3_XXS", 256, 2 + QK_K / 4 + QK_K / 8},
-    {GgmlType::IQ1_S, "IQ1_S", 256, 2 + QK_K / 8 + QK_K / 16},
-    {GgmlType::IQ4_NL, "IQ4_NL", 32, 2 + 16},
-    {GgmlType::IQ3_S, "IQ3_S", 256, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4},
-    {GgmlType::IQ2_S, "IQ2_S", 256, 2 + QK_K / 4 + QK_K / 16},
-    {GgmlType::IQ4_XS, "IQ4_XS", 256, 2 + 2 + QK_K / 2 + QK_K / 64},
-    {GgmlType::I8, "I8", 1, 1},
-    {GgmlType::I16, "I16", 1, 2},
-    {GgmlType::I32, "I32", 1, 4},
-    {GgmlType::I64, "I64", 1, 8},
-    {GgmlType::F64, "F64", 1, 8},
-    {GgmlType::IQ1_M, "IQ1_M", 256, QK_K / 8 + QK_K / 16 + QK_K / 32},
-    {GgmlType::BF16, "BF16", 1, 2},
-    {GgmlType::TQ1_0, "TQ1_0", 256, 2 + 4 * 13},
-    {GgmlType::TQ2_0, "TQ2_0", 256, 2 + 64},
-    {GgmlType::MXFP4, "MXFP4", 32, 1 + 16},
-};
 
 float f16(const uint8_t* p) {
   uint16_t bits;
@@ -206,18 +169,6 @@ BlockFn block_function(GgmlType type) {
 }
 
 }  // namespace
-
-const GgmlTypeTraits* ggml_type_traits(uint32_t id) {
-  for (const auto& t : kTraits)
-    if (static_cast<uint32_t>(t.type) == id) return &t;
-  return nullptr;
-}
-
-const GgmlTypeTraits& ggml_type_traits(GgmlType type) {
-  const GgmlTypeTraits* t = ggml_type_traits(static_cast<uint32_t>(type));
-  E2LLM_CHECK(t, "unknown ggml type {}", static_cast<uint32_t>(type));
-  return *t;
-}
 
 bool ggml_can_dequantize(GgmlType type) { return block_function(type) != nullptr; }
 

@@ -1,9 +1,10 @@
 // GgufValue: typed access to one GGUF metadata value, and its text rendering.
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "e2llm/error.h"
-#include "e2llm/gguf.h"
+#include "e2llm/gguf_format.h"
 
 namespace e2llm {
 

@@ -6,11 +6,8 @@
 
 #include "e2llm/error.h"
 #include "e2llm/fs.h"
-#include "models/decoder_blocks.h"
-#if __has_include("e2llm/gguf.h")
 #include "e2llm/gguf.h"
-#define E2LLM_HAVE_GGUF 1
-#endif
+#include "models/decoder_blocks.h"
 
 namespace e2llm {
 
@@ -96,7 +93,6 @@ void add_generation_eos(const std::string& folder, std::vector<int64_t>& eos) {
 CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options) {
   namespace fs = std::filesystem;
   if (fs::path(path).extension() == ".gguf") {
-#ifdef E2LLM_HAVE_GGUF
     auto gguf = GgufFile::open(path);
     DecoderConfig config = DecoderConfig::from_json(gguf_to_hf_config(*gguf), path);
     auto weights = open_weights(path);
@@ -104,9 +100,6 @@ CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options) 
     lm->model_dir_ = fs::path(path).parent_path().string();
     lm->tokenizer_path_ = path;
     return lm;
-#else
-    fail("{}: this build has no GGUF support", path);
-#endif
   }
   E2LLM_CHECK(is_directory(path), "{}: not a model folder (config.json + safetensors) or a .gguf file", path);
   DecoderConfig config = DecoderConfig::from_file(path + "/config.json");

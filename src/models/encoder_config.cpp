@@ -146,8 +146,8 @@ void EncoderConfig::validate(const std::string& what) const {
                 "{}: field 'position_embedding_type' is '{}'; only absolute is supported for {}", what,
                 position_embedding_type, encoder_family_name(family));
   }
-  const int64_t positions_needed = position_offset() + 1;
-  E2LLM_CHECK(position_embedding_type != "absolute" || max_position_embeddings > positions_needed,
+  // max_position_embeddings - 1 > offset, written so that no sum can overflow.
+  E2LLM_CHECK(position_embedding_type != "absolute" || max_position_embeddings - 1 > position_offset(),
               "{}: field 'max_position_embeddings' ({}) leaves no room for tokens after the position "
               "offset {}", what, max_position_embeddings, position_offset());
 }

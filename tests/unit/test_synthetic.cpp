@@ -1,0 +1,115 @@
+// Passkey, needle and key -> value generators, and `e2llm synth`.
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "e2llm/datasets.h"
+#include "e2llm/error.h"
+#include "e2llm/metrics.h"
+#include "e2llm/synthetic.h"
+#include "test_util.h"
+
+using namespace e2llm;
+
+namespace {
+size_t words_in(const std::string& s) {
+  std::istringstream in(s);
+  size_t n = 0;
+  for (std::string w; in >> w;) ++n;
+  return n;
+}
+}  // namespace
+
+TEST(Passkey, KeyAtTheRequestedDepthAndSeeded) {
+  Example a = make_passkey({2000, 0.5, 7});
+  ASSERT_EQ(a.answers.size(), 1u);
+  int key = std::stoi(a.answers[0]);
+  EXPECT_GE(key, 1);
+  EXPECT_LE(key, 50000);
+  std::string line = "The pass key is " + a.answers[0] + ". Remember it. " + a.answers[0] + " is the pass key.";
+  size_t at = a.context.find(line);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NEAR(static_cast<double>(at) / static_cast<double>(a.context.size()), 0.5, 0.05);
+  EXPECT_NEAR(static_cast<double>(words_in(a.context)), 2000.0, 40.0);
+  EXPECT_EQ(a.prompt, "What is the pass key? The pass key is");
+  EXPECT_EQ(make_passkey({2000, 0.5, 7}).context, a.context);  // deterministic
+  std::set<std::string> keys;
+  for (uint64_t s = 0; s < 20; ++s) keys.insert(make_passkey({200, 0.0, s}).answers[0]);
+  EXPECT_GT(keys.size(), 15u);
+  EXPECT_EQ(make_passkey({200, 0.0, 1}).context.find("There is an important info"), 0u);
+  EXPECT_THROW(make_passkey({200, 1.5, 1}), Error);
+}
+
+TEST(Needle, InsertedAtSentenceBoundaryNearDepth) {
+  NeedleOptions o;
+  o.words = 1000;
+  for (double depth : {0.0, 0.3, 1.0}) {
+    o.depth = depth;
+    Example e = make_needle(o);
+    size_t at = e.context.find(o.needle);
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_TRUE(at == 0 || e.context.substr(at - 2, 2) == ". ") << depth;
+    size_t words_before = words_in(e.context.substr(0, at));
+    EXPECT_LE(words_before, static_cast<size_t>(depth * 1000) + 1);
+    EXPECT_GE(words_before + 20, static_cast<size_t>(depth * 1000));  // moved back by at most one sentence
+    EXPECT_TRUE(needle_correct(e.answers[0], o.needle));
+  }
+}
+
+TEST(Needle, GridCoversLengthsTimesDepthsWithUniqueIds) {
+  GridOptions g;
+  g.lengths = {500, 1000};
+  g.depths = {0, 0.5, 1};
+  g.samples = 2;
+  auto v = needle_grid(g);
+  ASSERT_EQ(v.size(), 12u);
+  std::set<std::string> ids;
+  for (const auto& e : v) ids.insert(e.id + e.context.substr(0, 40));
+  EXPECT_EQ(passkey_grid(g).size(), 12u);
+  EXPECT_EQ(passkey_grid(g)[3].context, passkey_grid(g)[3].context);
+}
+
+TEST(KeyValue, QuestionAnsweredByExactlyOneFactLine) {
+  KvOptions o{12, 300, 5};
+  auto v = kv_dataset(o, 20);
+  ASSERT_EQ(v.size(), 20u);
+  std::regex fact(R"(The value of key ([a-z]{6}) is ([0-9]{4})\.)");
+  for (const auto& e : v) {
+    std::smatch m;
+    std::string key = e.meta["key"];
+    EXPECT_EQ(e.prompt, "What is the value of key " + key + "?");
+    size_t facts = 0, matches = 0;
+    for (auto it = std::sregex_iterator(e.context.begin(), e.context.end(), fact); it != std::sregex_iterator(); ++it) {
+      ++facts;
+      if ((*it)[1] == key) {
+        ++matches;
+        EXPECT_EQ((*it)[2], e.answers[0]);
+      }
+    }
+    EXPECT_EQ(facts, 12u);
+    EXPECT_EQ(matches, 1u);
+    EXPECT_GE(words_in(e.context), 300u);
+    // meta.line is the fact's line
+    std::istringstream lines(e.context);
+    std::string line;
+    for (size_t i = 0; i <= e.meta["line"].get<size_t>(); ++i) std::getline(lines, line);
+    EXPECT_NE(line.find(key), std::string::npos);
+  }
+  EXPECT_EQ(make_kv(o, 3).context, v[3].context);
+  EXPECT_NE(make_kv({12, 300, 6}, 3).context, v[3].context);
+}
+
+TEST(SynthCli, WritesSeededJsonl) {
+  test::TempDir dir;
+  auto r = test::run_cli("synth --task kv --facts 4 --words 60 --count 3 --seed 9 --output " + dir.file("kv.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto v = read_examples(dir.file("kv.jsonl"));
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[1].context, make_kv({4, 60, 9}, 1).context);
+  r = test::run_cli("synth --task passkey --lengths 300,600 --depths 0,1 --output " + dir.file("p.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_examples(dir.file("p.jsonl")).size(), 4u);
+  r = test::run_cli("synth --task nope --output " + dir.file("x.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("unknown task 'nope'"), std::string::npos);
+}
