@@ -6,13 +6,13 @@
 
 namespace e2llm {
 
-struct Example {
+struct TrainExample {
   std::string context, prompt, answer;
 };
 
 // Blank lines are skipped; errors name the file and line.
-std::vector<Example> read_examples_jsonl(const std::string& path);
-void write_examples_jsonl(const std::string& path, const std::vector<Example>& examples);
+std::vector<TrainExample> read_examples_jsonl(const std::string& path);
+void write_examples_jsonl(const std::string& path, const std::vector<TrainExample>& examples);
 
 // Lower-cased, whitespace-collapsed, trimmed equality.
 bool answers_match(const std::string& predicted, const std::string& expected);

@@ -16,13 +16,13 @@ struct EvalSummary {
   double exact_match = 0;  // fraction in [0, 1]
   int64_t examples = 0;
 };
-EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<Example>& examples,
+EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<TrainExample>& examples,
                                  int64_t max_new_tokens = 32);
 
 class E2llmTrainTask : public TrainTask {
  public:
   // `eval` may be empty; evaluate() uses at most `eval_examples` of it.
-  E2llmTrainTask(E2llmModel& model, std::vector<Example> train, std::vector<Example> eval = {},
+  E2llmTrainTask(E2llmModel& model, std::vector<TrainExample> train, std::vector<TrainExample> eval = {},
                  int64_t eval_examples = 64, int64_t eval_max_new_tokens = 32);
 
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
@@ -35,7 +35,7 @@ class E2llmTrainTask : public TrainTask {
 
  private:
   E2llmModel& model_;
-  std::vector<Example> train_, eval_;
+  std::vector<TrainExample> train_, eval_;
   int64_t eval_examples_, eval_max_new_tokens_;
 };
 

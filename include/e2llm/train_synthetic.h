@@ -23,7 +23,7 @@ struct KeyValueTaskOptions {
 };
 
 // `count` examples drawn with `seed`; deterministic.
-std::vector<Example> make_key_value_examples(const KeyValueTaskOptions& options, int64_t count, uint64_t seed);
+std::vector<TrainExample> make_key_value_examples(const KeyValueTaskOptions& options, int64_t count, uint64_t seed);
 
 // Every word the task uses (filler, keys, values, fact and question words, ".", "?").
 std::vector<std::string> key_value_vocabulary(const KeyValueTaskOptions& options);

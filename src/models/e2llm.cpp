@@ -1,5 +1,4 @@
 // The E2LLM model: chunk -> encode (+LoRA) -> pool -> adapt -> decoder (+LoRA).
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include "e2llm/e2llm.h"
 
 #include <algorithm>
@@ -299,4 +298,3 @@ std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint) {
 }
 
 }  // namespace e2llm
-#endif

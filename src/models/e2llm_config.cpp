@@ -1,6 +1,5 @@
 // E2llmConfig <-> JSON (the "model" section of a training config, and what a
 // checkpoint stores). Flat keys; unknown keys are errors.
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include "e2llm/e2llm.h"
 #include "e2llm/error.h"
 
@@ -101,4 +100,3 @@ torch::ScalarType E2llmConfig::torch_dtype() const {
 }
 
 }  // namespace e2llm
-#endif

@@ -1,4 +1,3 @@
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include "e2llm/error.h"
 #include "e2llm/train_e2llm.h"
 
@@ -9,10 +8,10 @@ bool is_lora(const std::string& name) { return name.find("_lora.") != std::strin
 
 }  // namespace
 
-EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<Example>& examples, int64_t max_new_tokens) {
+EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<TrainExample>& examples, int64_t max_new_tokens) {
   EvalSummary summary;
   int64_t hits = 0;
-  for (const Example& e : examples) {
+  for (const TrainExample& e : examples) {
     hits += answers_match(model.generate(e.context, e.prompt, {max_new_tokens}), e.answer);
     ++summary.examples;
   }
@@ -20,7 +19,7 @@ EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<Example>& 
   return summary;
 }
 
-E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<Example> train, std::vector<Example> eval,
+E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<TrainExample> train, std::vector<TrainExample> eval,
                                int64_t eval_examples, int64_t eval_max_new_tokens)
     : model_(model),
       train_(std::move(train)),
@@ -43,7 +42,7 @@ std::vector<std::pair<std::string, torch::Tensor>> E2llmTrainTask::named_frozen(
 }
 
 MicroBatchLoss E2llmTrainTask::micro_batch_loss(std::mt19937_64& rng) {
-  const Example& e = train_[rng() % train_.size()];
+  const TrainExample& e = train_[rng() % train_.size()];
   E2llmModel::Losses l = model_.losses(e.context, e.prompt, e.answer, rng);
   MicroBatchLoss out;
   out.loss = l.reason;
@@ -71,4 +70,3 @@ nlohmann::json E2llmTrainTask::config() const { return {{"model", model_.config(
 std::vector<BaseModelIdentity> E2llmTrainTask::base_models() const { return model_.base_models(); }
 
 }  // namespace e2llm
-#endif

@@ -35,7 +35,7 @@ std::vector<int64_t> fact_slots(const KeyValueTaskOptions& o, std::mt19937_64& r
   return picked;
 }
 
-Example make_example(const KeyValueTaskOptions& o, std::mt19937_64& rng) {
+TrainExample make_example(const KeyValueTaskOptions& o, std::mt19937_64& rng) {
   std::vector<int64_t> keys(o.num_keys);
   for (int64_t i = 0; i < o.num_keys; ++i) keys[i] = i;
   std::shuffle(keys.begin(), keys.end(), rng);
@@ -65,13 +65,13 @@ Example make_example(const KeyValueTaskOptions& o, std::mt19937_64& rng) {
 
 }  // namespace
 
-std::vector<Example> make_key_value_examples(const KeyValueTaskOptions& o, int64_t count, uint64_t seed) {
+std::vector<TrainExample> make_key_value_examples(const KeyValueTaskOptions& o, int64_t count, uint64_t seed) {
   E2LLM_CHECK(o.facts_per_document >= 1 && o.facts_per_document <= o.num_keys,
               "key-value task: facts_per_document must be in [1, num_keys={}], got {}", o.num_keys,
               o.facts_per_document);
   E2LLM_CHECK(o.sentence_words >= 2 && o.num_values >= 1, "key-value task: bad sentence_words or num_values");
   std::mt19937_64 rng(seed);
-  std::vector<Example> out;
+  std::vector<TrainExample> out;
   out.reserve(count);
   for (int64_t i = 0; i < count; ++i) out.push_back(make_example(o, rng));
   return out;

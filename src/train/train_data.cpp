@@ -28,10 +28,10 @@ std::string normalize_answer(const std::string& s) {
 
 }  // namespace
 
-std::vector<Example> read_examples_jsonl(const std::string& path) {
+std::vector<TrainExample> read_examples_jsonl(const std::string& path) {
   std::ifstream in(path);
   E2LLM_CHECK(in.good(), "{}: cannot open the examples file", path);
-  std::vector<Example> out;
+  std::vector<TrainExample> out;
   std::string line;
   for (int64_t number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -49,9 +49,9 @@ std::vector<Example> read_examples_jsonl(const std::string& path) {
   return out;
 }
 
-void write_examples_jsonl(const std::string& path, const std::vector<Example>& examples) {
+void write_examples_jsonl(const std::string& path, const std::vector<TrainExample>& examples) {
   std::string text;
-  for (const Example& e : examples)
+  for (const TrainExample& e : examples)
     text += nlohmann::json{{"context", e.context}, {"prompt", e.prompt}, {"answer", e.answer}}.dump() + "\n";
   write_file_atomic(path, text);
 }

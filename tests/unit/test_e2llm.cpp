@@ -1,4 +1,3 @@
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -33,7 +32,7 @@ struct Fixture : ::testing::Test {
   TempDir dir;
   KeyValueTaskOptions task;
   test::TinyModels models = test::write_tiny_models(dir.path(), key_value_vocabulary(task), 128);
-  std::vector<Example> examples = make_key_value_examples({16, 16, 2, 300, 64, 8}, 4, 3);
+  std::vector<TrainExample> examples = make_key_value_examples({16, 16, 2, 300, 64, 8}, 4, 3);
 };
 
 }  // namespace
@@ -148,4 +147,3 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("e2llm: error:"), std::string::npos) << missing.output;
 }
-#endif

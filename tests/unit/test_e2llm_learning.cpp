@@ -3,7 +3,6 @@
 // the chunks), a tiny random encoder + decoder trained through the adapter
 // and LoRA answers held-out documents almost always, while the same decoder
 // reading the document truncated to its window is near chance.
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -34,9 +33,9 @@ std::string decoder_only_answer(E2llmModel& model, const std::vector<int64_t>& i
   return model.decoder_tokenizer().decode(out, true);
 }
 
-double truncated_baseline(E2llmModel& model, const std::vector<Example>& examples, int64_t window) {
+double truncated_baseline(E2llmModel& model, const std::vector<TrainExample>& examples, int64_t window) {
   int hits = 0;
-  for (const Example& e : examples) {
+  for (const TrainExample& e : examples) {
     std::vector<int64_t> question = model.decoder_tokenizer().encode(e.prompt, false).ids;
     std::vector<int64_t> ids = model.decoder_tokenizer().encode(e.context, false).ids;
     ids.resize(window - static_cast<int64_t>(question.size()) - 3);  // room for the answer
@@ -54,8 +53,8 @@ TEST(E2llmLearning, RetrievesFactsFromDocumentsFarLongerThanTheDecoderWindow) {
   const int64_t window = 64;
   test::TinyModels models = test::write_tiny_models(dir.path(), key_value_vocabulary(task), window);
 
-  std::vector<Example> train = make_key_value_examples(task, 4000, 1);
-  std::vector<Example> held_out = make_key_value_examples(task, 60, 2);
+  std::vector<TrainExample> train = make_key_value_examples(task, 4000, 1);
+  std::vector<TrainExample> held_out = make_key_value_examples(task, 60, 2);
 
   E2llmConfig config;
   config.encoder_path = models.encoder;
@@ -94,4 +93,3 @@ TEST(E2llmLearning, RetrievesFactsFromDocumentsFarLongerThanTheDecoderWindow) {
   EXPECT_GE(e2llm_em, 0.9);
   EXPECT_LE(baseline_em, 0.2);
 }
-#endif

@@ -15,7 +15,7 @@ using e2llm::test::TempDir;
 
 TEST(TrainData, JsonlRoundTripsAndNamesTheBadLine) {
   TempDir dir;
-  std::vector<Example> examples = {{"a long \"text\"\nwith lines", "q?", "a"}, {"ctx", "p", "ans"}};
+  std::vector<TrainExample> examples = {{"a long \"text\"\nwith lines", "q?", "a"}, {"ctx", "p", "ans"}};
   write_examples_jsonl(dir.file("d.jsonl"), examples);
   auto back = read_examples_jsonl(dir.file("d.jsonl"));
   ASSERT_EQ(back.size(), 2u);
@@ -44,7 +44,7 @@ TEST(KeyValueTask, FactsAreScatteredAndTheAnswerIsOnlyInTheAskedFact) {
   for (const auto& w : key_value_vocabulary(o)) vocab.insert(w);
   std::set<std::string> answers;
   for (size_t i = 0; i < examples.size(); ++i) {
-    const Example& e = examples[i];
+    const TrainExample& e = examples[i];
     EXPECT_EQ(e.context, again[i].context);
     std::istringstream words(e.context + " " + e.prompt + " " + e.answer);
     int64_t count = 0;

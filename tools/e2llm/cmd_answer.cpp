@@ -1,6 +1,5 @@
 // e2llm answer: answers a question about (or summarizes) a long context with
 // a trained E2LLM checkpoint.
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -63,4 +62,3 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
 
 }  // namespace
 }  // namespace e2llm::cli
-#endif

@@ -2,7 +2,6 @@
 // Lines data. The config has three sections:
 //   {"model": E2llmConfig, "training": TrainOptions, "data": {"train", "eval", "eval_examples", "eval_max_new_tokens"}}
 // Relative paths are taken from the config file's folder; "~/" is $HOME.
-#if __has_include("e2llm/encoder.h") && __has_include("e2llm/tokenizer.h")  // until encoder+tokenizer land
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -54,8 +53,8 @@ void run_train(const TrainArgs& args) {
 
   nlohmann::json data = section(j, "data", args.config);
   E2LLM_CHECK(data.contains("train"), "{}: data.train (a JSONL file) is required", args.config);
-  std::vector<Example> train = read_examples_jsonl(resolve(base, data["train"].get<std::string>()));
-  std::vector<Example> eval;
+  std::vector<TrainExample> train = read_examples_jsonl(resolve(base, data["train"].get<std::string>()));
+  std::vector<TrainExample> eval;
   if (data.contains("eval")) eval = read_examples_jsonl(resolve(base, data["eval"].get<std::string>()));
 
   torch::manual_seed(options.seed);  // the adapter's initial weights
@@ -83,4 +82,3 @@ CommandRegistrar registrar("train", [](CLI::App& app) {
 
 }  // namespace
 }  // namespace e2llm::cli
-#endif
