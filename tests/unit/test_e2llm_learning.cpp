@@ -47,15 +47,14 @@ double truncated_baseline(E2llmModel& model, const std::vector<TrainExample>& ex
 
 }  // namespace
 
-// DISABLED_ until it has been seen to pass: the helper that made this code
-// build unconditionally (tokenizer + main merged) ran out of its time box
-// while the library was still compiling, so the accuracy of these settings
-// (mean pooling k=1, chunk_size 30, encoder LoRA 8, decoder LoRA 16,
-// lora_alpha 32, lr 3e-3, 1500 steps, 4 facts, 4000 training documents) is
-// UNMEASURED. Run it with --gtest_also_run_disabled_tests; if mean pooling
-// stays low, try attention pooling (a learned query can pick the fact tokens,
-// whereas the post-LayerNorm BERT states make a fact ~1/32 of a chunk mean).
-// Do not lower the thresholds below the requirement (>= 0.9 vs <= 0.2).
+// DISABLED_: does not learn yet. Measured (helper, 2 cores under load, torch
+// 1 thread, ~50 s for 1500 steps): with chunk_size 40 (30 gave 57 chunks, 67
+// decoder positions > the 64 window, failing the assertion below), 4 facts,
+// encoder LoRA 8, decoder LoRA 16, lora_alpha 32, lr 3e-3, 1500 steps:
+//   mean pooling k=1       E2LLM 0.017, truncated 0.000 (chance 0.0625)
+//   attention pooling k=1  E2LLM 0.017, truncated 0.000
+// i.e. the reasoning loss stays at chance on the value token. See the report
+// for what to try next. Do not lower the thresholds (>= 0.9 vs <= 0.2).
 TEST(E2llmLearning, DISABLED_RetrievesFactsFromDocumentsFarLongerThanTheDecoderWindow) {
   e2llm::test::TempDir dir;
   KeyValueTaskOptions task;  // 16 keys, 16 values, 4 facts, 1400-word documents
@@ -68,7 +67,7 @@ TEST(E2llmLearning, DISABLED_RetrievesFactsFromDocumentsFarLongerThanTheDecoderW
   E2llmConfig config;
   config.encoder_path = models.encoder;
   config.decoder_path = models.decoder;
-  config.chunker.chunk_size = 30;
+  config.chunker.chunk_size = 40;
   config.pooling = {PoolingMode::kMean, 1, 4, false};
   config.encoder_lora_rank = 8;
   config.decoder_lora_rank = 16;
