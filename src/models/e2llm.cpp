@@ -1,0 +1,300 @@
+// The E2LLM model: chunk -> encode (+LoRA) -> pool -> adapt -> decoder (+LoRA).
+#include "e2llm/e2llm.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+#include "e2llm/weights.h"
+
+namespace e2llm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Everything loaded from a base model is frozen; only LoRA factors may train.
+void freeze_base(torch::nn::Module& root) {
+  for (auto& p : root.named_parameters(true))
+    if (p.key().find("lora_") == std::string::npos) p.value().requires_grad_(false);
+}
+
+void set_lora_trainable(torch::nn::Module& root, bool trainable) {
+  for (auto& [name, linear] : nn::named_linears(root)) {
+    if (!linear->has_lora()) continue;
+    linear->lora_A->weight.requires_grad_(trainable);
+    linear->lora_B->weight.requires_grad_(trainable);
+  }
+}
+
+void attach_lora(torch::nn::Module& root, int64_t rank, const E2llmConfig& c,
+                 const std::vector<std::string>& targets, bool trainable) {
+  if (rank <= 0) return;
+  nn::LoraConfig lora;
+  lora.rank = rank;
+  lora.alpha = c.lora_alpha;
+  lora.dropout = c.lora_dropout;
+  lora.target_modules = targets;
+  nn::apply_lora(root, lora);
+  set_lora_trainable(root, trainable);
+}
+
+// LoRA factors under "<prefix>base_model.model.<module path>.lora_{A,B}.weight".
+void add_lora_tensors(torch::nn::Module& root, const std::string& prefix,
+                      std::vector<std::pair<std::string, torch::Tensor>>& out) {
+  for (auto& [name, linear] : nn::named_linears(root)) {
+    if (!linear->has_lora()) continue;
+    out.emplace_back(prefix + "base_model.model." + name + ".lora_A.weight", linear->lora_A->weight);
+    out.emplace_back(prefix + "base_model.model." + name + ".lora_B.weight", linear->lora_B->weight);
+  }
+}
+
+nlohmann::json model_config_json(const std::string& path, const nlohmann::json& fallback) {
+  std::string file = is_directory(path) ? path + "/config.json" : "";
+  return !file.empty() && file_exists(file) ? read_json_file(file) : fallback;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
+    text.replace(pos, from.size(), to);
+  return text;
+}
+
+// Hidden states of the positions that predict a target (labels[t + 1] set),
+// through the LM head, against those targets: causal_lm_loss without
+// computing logits for every position.
+torch::Tensor target_loss(CausalLMImpl& lm, const torch::Tensor& hidden, const torch::Tensor& labels, int64_t row) {
+  torch::Tensor next = labels[row].slice(0, 1);
+  torch::Tensor where = (next != -100).nonzero().squeeze(1);
+  if (where.numel() == 0) return {};
+  torch::Tensor h = hidden[row].index_select(0, where);
+  torch::Tensor logits = lm.logits(h.unsqueeze(0)).squeeze(0).to(torch::kFloat32);
+  return torch::nn::functional::cross_entropy(logits, next.index_select(0, where));
+}
+
+}  // namespace
+
+struct E2llmModel::Parts {
+  Adapter adapter{nullptr};
+  Pooler pooler{nullptr};
+  torch::Tensor marker_begin, marker_end;  // [decoder hidden] float32
+  std::vector<int64_t> prefix_ids;
+};
+
+E2llmModel::E2llmModel(E2llmConfig config) : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
+  const torch::ScalarType dtype = config_.torch_dtype();
+  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype}));
+  DecoderOptions decoder_options;
+  decoder_options.dtype = dtype;
+  decoder_options.activation_checkpointing = config_.activation_checkpointing;
+  decoder_ = load_causal_lm(config_.decoder_path, decoder_options);
+  encoder_tokenizer_ = Tokenizer::from_file(config_.encoder_path);
+  E2LLM_CHECK(!decoder_->tokenizer_path().empty(), "{}: the decoder has no tokenizer", config_.decoder_path);
+  decoder_tokenizer_ = Tokenizer::from_file(decoder_->tokenizer_path());
+
+  const int64_t max_tokens = encoder_->max_tokens();
+  const int64_t limit = max_tokens < 0 ? 510 : max_tokens - 2;
+  chunk_size_ = config_.chunker.chunk_size == 0 ? limit : config_.chunker.chunk_size;
+  E2LLM_CHECK(chunk_size_ >= 1 && chunk_size_ <= limit,
+              "model.chunk_size {} does not fit the encoder ({} tokens without [CLS]/[SEP])", chunk_size_, limit);
+
+  freeze_base(encoder_->module());
+  freeze_base(*decoder_);
+  attach_lora(encoder_->module(), config_.encoder_lora_rank, config_, config_.encoder_lora_targets,
+              config_.train_encoder_lora);
+  attach_lora(*decoder_, config_.decoder_lora_rank, config_, config_.decoder_lora_targets,
+              config_.train_decoder_lora);
+
+  const int64_t enc_width = encoder_->hidden_size(), dec_width = decoder_->hidden_size();
+  config_.pooling.validate(enc_width);
+  parts_->pooler = Pooler(config_.pooling, enc_width);
+  for (auto& p : parts_->pooler->parameters()) p.requires_grad_(config_.train_pooling);
+  parts_->adapter = Adapter(AdapterOptions{enc_width, config_.adapter_hidden, dec_width});
+  for (auto& p : parts_->adapter->parameters()) p.requires_grad_(config_.train_adapter);
+  if (config_.markers) {
+    parts_->marker_begin = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
+    parts_->marker_end = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
+  }
+  if (!config_.prefix.empty()) parts_->prefix_ids = decoder_tokenizer_->encode(config_.prefix, false).ids;
+
+  auto encoder_weights = open_weights(config_.encoder_path);
+  identities_.push_back(identify_base_model("encoder", config_.encoder_path, *encoder_weights,
+                                            model_config_json(config_.encoder_path, encoder_->config().to_json())));
+  auto decoder_weights = open_weights(config_.decoder_path);
+  identities_.push_back(identify_base_model("decoder", config_.decoder_path, *decoder_weights,
+                                            model_config_json(config_.decoder_path, decoder_->config().to_json())));
+}
+
+E2llmModel::~E2llmModel() = default;
+
+ChunkedContext E2llmModel::chunk_context(std::string_view text) const {
+  Encoding enc = encoder_tokenizer_->encode(text, false);
+  std::vector<TokenSpan> spans;
+  spans.reserve(enc.size());
+  for (const auto& [b, e] : enc.byte_offsets) spans.push_back({b, e});
+  ChunkerOptions options = config_.chunker;
+  options.chunk_size = chunk_size_;
+  ChunkedContext out;
+  out.chunks = chunk_text(text, spans, options);
+  out.context_tokens = static_cast<int64_t>(enc.size());
+  const SpecialTokenIds& special = encoder_tokenizer_->special_ids();
+  const std::optional<int64_t> first = special.cls ? special.cls : special.bos;
+  const std::optional<int64_t> last = special.sep ? special.sep : special.eos;
+  for (const Chunk& c : out.chunks) {
+    std::vector<int64_t> ids;
+    ids.reserve(c.num_tokens + 2);
+    if (first) ids.push_back(*first);
+    ids.insert(ids.end(), enc.ids.begin() + c.first_token, enc.ids.begin() + c.first_token + c.num_tokens);
+    if (last) ids.push_back(*last);
+    out.ids.push_back(std::move(ids));
+  }
+  return out;
+}
+
+torch::Tensor E2llmModel::adapt(const torch::Tensor& pooled) {
+  torch::Tensor flat = pooled.reshape({-1, pooled.size(-1)}).to(torch::kFloat32);
+  return parts_->adapter->forward(flat).to(config_.torch_dtype());
+}
+
+torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
+  E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
+  return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+}
+
+std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
+                                          const std::vector<int64_t>& answer_ids) const {
+  const torch::ScalarType dtype = config_.torch_dtype();
+  std::vector<Segment> segments;
+  if (!parts_->prefix_ids.empty()) segments.push_back(Segment::tokens(parts_->prefix_ids));
+  if (config_.markers) segments.push_back(Segment::soft(parts_->marker_begin.unsqueeze(0).to(dtype)));
+  segments.push_back(Segment::soft(soft));
+  if (config_.markers) segments.push_back(Segment::soft(parts_->marker_end.unsqueeze(0).to(dtype)));
+  std::string rendered = replace_all(config_.prompt_template, "{prompt}", prompt);
+  segments.push_back(Segment::tokens(decoder_tokenizer_->encode(rendered, false).ids));
+  if (!answer_ids.empty()) segments.push_back(Segment::tokens(answer_ids, true));
+  return segments;
+}
+
+std::vector<int64_t> E2llmModel::answer_ids(const std::string& answer) const {
+  std::vector<int64_t> ids = decoder_tokenizer_->encode(answer, false).ids;
+  if (!decoder_->eos_token_ids().empty()) ids.push_back(decoder_->eos_token_ids().front());
+  return ids;
+}
+
+E2llmModel::Losses E2llmModel::losses(const std::string& context, const std::string& prompt,
+                                      const std::string& answer, std::mt19937_64& rng) {
+  ChunkedContext chunked = chunk_context(context);
+  torch::Tensor soft = encode_chunks(chunked);
+  const int64_t k = soft.size(0) / static_cast<int64_t>(chunked.chunks.size());
+  std::vector<std::vector<Segment>> batch = {assemble(soft, prompt, answer_ids(answer))};
+  if (config_.alpha > 0) {
+    // Understanding: restate a few consecutive chunks from their soft tokens alone.
+    const int64_t n = static_cast<int64_t>(chunked.chunks.size());
+    const int64_t first = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
+    const int64_t count = std::min(config_.understand_chunks, n - first);
+    const Chunk& a = chunked.chunks[first];
+    const Chunk& b = chunked.chunks[first + count - 1];
+    std::vector<int64_t> target = decoder_tokenizer_->encode(context.substr(a.begin, b.end - a.begin), false).ids;
+    if (static_cast<int64_t>(target.size()) > config_.max_restate_tokens) target.resize(config_.max_restate_tokens);
+    if (!decoder_->eos_token_ids().empty()) target.push_back(decoder_->eos_token_ids().front());
+    batch.push_back(assemble(soft.narrow(0, first * k, count * k), config_.restate_instruction, target));
+  }
+  AssembledBatch assembled = decoder_->assemble(batch, Padding::Right);
+  torch::Tensor hidden = decoder_->hidden_states(assembled.embeddings, assembled.attention_mask, assembled.positions);
+  Losses out;
+  out.reason = target_loss(*decoder_, hidden, assembled.labels, 0);
+  if (batch.size() > 1) out.understand = target_loss(*decoder_, hidden, assembled.labels, 1);
+  out.tokens = chunked.context_tokens;
+  for (int64_t length : assembled.lengths) out.tokens += length;
+  return out;
+}
+
+std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
+                                 const GenerateOptions& options, AnswerTiming* timing) {
+  torch::NoGradGuard no_grad;
+  AnswerTiming t;
+  auto start = Clock::now();
+  ChunkedContext chunked = chunk_context(context);
+  torch::Tensor soft = encode_chunks(chunked);
+  t.encode_s = seconds_since(start);
+  t.chunks = static_cast<int64_t>(chunked.chunks.size());
+  t.context_tokens = chunked.context_tokens;
+  t.soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
+
+  start = Clock::now();
+  std::vector<Segment> segments = assemble(soft, prompt);
+  int64_t length = 0;
+  for (const Segment& s : segments) length += s.size();
+  KvCache cache = decoder_->new_cache(1, length + options.max_new_tokens);
+  torch::Tensor logits = decoder_->prefill(segments, cache);
+  t.prefill_s = seconds_since(start);
+
+  start = Clock::now();
+  const auto& eos = decoder_->eos_token_ids();
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < options.max_new_tokens; ++i) {
+    const int64_t next = logits.argmax(-1).item<int64_t>();
+    if (std::find(eos.begin(), eos.end(), next) != eos.end()) break;
+    out.push_back(next);
+    if (i + 1 == options.max_new_tokens) break;
+    logits = decoder_->forward_step(torch::tensor({next}, torch::kInt64), cache);
+  }
+  t.decode_s = seconds_since(start);
+  t.generated_tokens = static_cast<int64_t>(out.size());
+  if (timing) *timing = t;
+  return decoder_tokenizer_->decode(out, true);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : parts_->adapter->named_parameters()) out.emplace_back("adapter." + p.key(), p.value());
+  if (config_.markers) {
+    out.emplace_back("markers.begin", parts_->marker_begin);
+    out.emplace_back("markers.end", parts_->marker_end);
+  }
+  for (auto& p : parts_->pooler->named_parameters()) out.emplace_back("pooling." + p.key(), p.value());
+  add_lora_tensors(encoder_->module(), "encoder_lora.", out);
+  add_lora_tensors(*decoder_, "decoder_lora.", out);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_trainable() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, t] : named_state())
+    if (t.requires_grad()) out.emplace_back(name, t);
+  return out;
+}
+
+void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  size_t used = 0;
+  for (auto& [name, t] : named_state()) {
+    auto it = tensors.find(name);
+    E2LLM_CHECK(it != tensors.end(), "e2llm checkpoint: missing tensor '{}'", name);
+    E2LLM_CHECK(it->second.sizes() == t.sizes(), "e2llm checkpoint: tensor '{}' has shape {}, the model has {}", name,
+                c10::str(it->second.sizes()), c10::str(t.sizes()));
+    t.copy_(it->second);
+    ++used;
+  }
+  if (used != tensors.size()) {
+    auto state = named_state();
+    for (const auto& [name, t] : tensors) {
+      bool known = std::any_of(state.begin(), state.end(), [&](const auto& s) { return s.first == name; });
+      E2LLM_CHECK(known, "e2llm checkpoint: unexpected tensor '{}' (made with another config?)", name);
+    }
+  }
+}
+
+std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
+
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint) {
+  TrainingState state = load_checkpoint(checkpoint);
+  nlohmann::json model_json = state.config.value("model", nlohmann::json::object());
+  auto model = std::make_unique<E2llmModel>(E2llmConfig::from_json(model_json));
+  check_base_models(state.base_models, model->base_models());
+  model->load_state(state.trainable);
+  return model;
+}
+
+}  // namespace e2llm

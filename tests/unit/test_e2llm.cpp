@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "e2llm/e2llm.h"
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+#include "e2llm/train_e2llm.h"
+#include "e2llm/train_synthetic.h"
+#include "test_e2llm_models.h"
+#include "test_util.h"
+
+using namespace e2llm;
+using e2llm::test::TempDir;
+
+namespace {
+
+E2llmConfig tiny_config(const test::TinyModels& m) {
+  E2llmConfig c;
+  c.encoder_path = m.encoder;
+  c.decoder_path = m.decoder;
+  c.chunker.chunk_size = 30;
+  c.pooling = {PoolingMode::kSegments, 2, 4, false};
+  c.encoder_lora_rank = 4;
+  c.decoder_lora_rank = 4;
+  c.alpha = 0.5;
+  return c;
+}
+
+struct Fixture : ::testing::Test {
+  TempDir dir;
+  KeyValueTaskOptions task;
+  test::TinyModels models = test::write_tiny_models(dir.path(), key_value_vocabulary(task), 128);
+  std::vector<TrainExample> examples = make_key_value_examples({16, 16, 2, 300, 64, 8}, 4, 3);
+};
+
+}  // namespace
+
+TEST(E2llmConfigJson, RoundTripsAndRejectsUnknownKeys) {
+  E2llmConfig c;
+  c.encoder_path = "enc";
+  c.decoder_path = "dec";
+  c.pooling = {PoolingMode::kAttention, 4, 2, true};
+  c.decoder_lora_targets = {"q_proj", "v_proj"};
+  E2llmConfig back = E2llmConfig::from_json(c.to_json());
+  EXPECT_EQ(back.to_json(), c.to_json());
+  EXPECT_EQ(back.pooling.mode, PoolingMode::kAttention);
+  nlohmann::json bad = c.to_json();
+  bad["chunksize"] = 3;
+  EXPECT_THROW(E2llmConfig::from_json(bad), Error);
+  bad = c.to_json();
+  bad["prompt_template"] = "no placeholder";
+  EXPECT_THROW(E2llmConfig::from_json(bad), Error);
+}
+
+TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
+  torch::manual_seed(0);
+  E2llmModel model(tiny_config(models));
+  ChunkedContext chunked = model.chunk_context(examples[0].context);
+  ASSERT_GT(chunked.ids.size(), 5u);
+  for (const auto& ids : chunked.ids) {
+    EXPECT_LE(ids.size(), 32u);
+    EXPECT_EQ(ids.front(), 2);  // [CLS]
+    EXPECT_EQ(ids.back(), 3);   // [SEP]
+  }
+  torch::Tensor soft = model.encode_chunks(chunked);
+  EXPECT_EQ(soft.sizes(), (torch::IntArrayRef{static_cast<int64_t>(chunked.ids.size()) * 2, 64}));
+
+  std::vector<std::string> names;
+  for (auto& [name, t] : model.named_trainable()) names.push_back(name);
+  EXPECT_NE(std::find(names.begin(), names.end(), "adapter.fc1.weight"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "markers.begin"), names.end());
+  auto has_prefix = [&](const std::string& p) {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return n.rfind(p, 0) == 0; });
+  };
+  EXPECT_TRUE(has_prefix("encoder_lora.base_model.model.encoder.layer.0."));
+  EXPECT_TRUE(has_prefix("decoder_lora.base_model.model.model.layers.0."));
+  for (auto& p : model.decoder().named_parameters()) {
+    if (p.key().find("lora_") == std::string::npos) {
+      EXPECT_FALSE(p.value().requires_grad()) << p.key();
+    }
+  }
+
+  std::mt19937_64 rng(1);
+  E2llmModel::Losses l = model.losses(examples[0].context, examples[0].prompt, examples[0].answer, rng);
+  ASSERT_TRUE(l.understand.defined());
+  EXPECT_TRUE(std::isfinite(l.reason.item<double>()));
+  (l.reason + l.understand).backward();
+  for (auto& [name, t] : model.named_trainable()) {
+    if (name.find("lora_A") != std::string::npos) continue;  // B starts at zero, so A gets no gradient yet
+    ASSERT_TRUE(t.grad().defined()) << name;
+    EXPECT_GT(t.grad().abs().sum().item<double>(), 0.0) << name;
+  }
+}
+
+TEST_F(Fixture, CheckpointRestoresTheModelAndRefusesOtherBaseModels) {
+  TempDir out;
+  torch::manual_seed(0);
+  E2llmModel model(tiny_config(models));
+  E2llmTrainTask task(model, examples);
+  TrainOptions o;
+  o.max_steps = 3;
+  o.lr = 1e-2;
+  o.output_dir = out.path();
+  o.progress = false;
+  Trainer(task, o).run();
+  const std::string expected = model.generate(examples[1].context, examples[1].prompt, {4});
+
+  torch::manual_seed(99);  // other random initial weights, all overwritten by the checkpoint
+  auto restored = load_e2llm(out.path());
+  EXPECT_EQ(restored->generate(examples[1].context, examples[1].prompt, {4}), expected);
+  for (auto& [name, t] : restored->named_state()) {
+    auto original = model.named_state();
+    auto it = std::find_if(original.begin(), original.end(), [&](const auto& p) { return p.first == name; });
+    ASSERT_NE(it, original.end());
+    EXPECT_TRUE(torch::equal(t, it->second)) << name;
+  }
+
+  // Another decoder at the same path: refused, naming both identities.
+  write_random_decoder(models.decoder, tiny_decoder_config(DecoderFamily::Llama), 77);
+  try {
+    load_e2llm(out.path());
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another base model"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Fixture, CliTrainsAndAnswers) {
+  TempDir out;
+  write_examples_jsonl(dir.file("train.jsonl"), examples);
+  write_file_atomic(dir.file("context.txt"), examples[0].context);
+  nlohmann::json config = {{"model", tiny_config(models).to_json()},
+                           {"training", {{"max_steps", 2}, {"output_dir", out.path()}, {"lr", 1e-3}}},
+                           {"data", {{"train", "train.jsonl"}}}};
+  write_file_atomic(dir.file("config.json"), config.dump(2));
+  auto trained = test::run_cli("train --config " + dir.file("config.json") + " --quiet");
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("trained to step 2"), std::string::npos) << trained.output;
+  auto answered = test::run_cli("answer --model " + out.path() + " --context " + dir.file("context.txt") +
+                                " --question 'what does k1 hold ?' --max-new-tokens 3 --verbose");
+  ASSERT_EQ(answered.exit_code, 0) << answered.output;
+  for (const char* line : {"chunks", "compression", "encode", "prefill", "decode", "peak memory"})
+    EXPECT_NE(answered.output.find(line), std::string::npos) << line << " in " << answered.output;
+  auto missing = test::run_cli("answer --model " + dir.file("nope") + " --context x --question q");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("e2llm: error:"), std::string::npos) << missing.output;
+}

@@ -1,0 +1,244 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <thread>
+
+#include "e2llm/checkpoint.h"
+#include "e2llm/error.h"
+#include "e2llm/train.h"
+#include "test_util.h"
+
+using namespace e2llm;
+using e2llm::test::TempDir;
+
+namespace {
+
+// Regression y = x·W* + b* through a 2-layer net with dropout (so the torch
+// RNG matters), data drawn from the trainer's data RNG.
+class ToyTask : public TrainTask {
+ public:
+  explicit ToyTask(std::string base_fingerprint = "f00d") : base_fingerprint_(std::move(base_fingerprint)) {
+    torch::manual_seed(123);
+    target_ = torch::randn({4, 2});
+    l1_ = torch::nn::Linear(4, 16);
+    l2_ = torch::nn::Linear(16, 2);
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override {
+    return {{"l1.weight", l1_->weight}, {"l1.bias", l1_->bias}, {"l2.weight", l2_->weight}, {"l2.bias", l2_->bias}};
+  }
+  MicroBatchLoss micro_batch_loss(std::mt19937_64& rng) override {
+    ++calls;
+    if (calls == crash_at_call) throw std::runtime_error("simulated crash");
+    std::normal_distribution<float> normal;
+    auto x = torch::empty({8, 4});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data_ptr<float>()[i] = normal(rng);
+    auto pred = l2_->forward(torch::dropout(torch::relu(l1_->forward(x)), 0.1, true));
+    auto loss = torch::mse_loss(pred, torch::matmul(x, target_));
+    if (calls == nan_at_call) {
+      before_nan = l1_->weight.detach().clone();
+      loss = loss * std::numeric_limits<float>::quiet_NaN();
+    }
+    return {loss, {{"mse", loss.item<double>()}, {"half", loss.item<double>() / 2}}, 8};
+  }
+  std::map<std::string, double> evaluate() override {
+    ++evals;
+    return {{"weight_norm", l1_->weight.norm().item<double>()}};
+  }
+  bool parameter_active(const std::string& name, int64_t step) override {
+    return step >= freeze_l2_until || name.rfind("l2.", 0) != 0;
+  }
+  nlohmann::json config() const override { return {{"toy", true}}; }
+  std::vector<BaseModelIdentity> base_models() const override {
+    return {{"decoder", "/models/toy", "c0ffee", base_fingerprint_}};
+  }
+
+  torch::nn::Linear l1_{nullptr}, l2_{nullptr};
+  int calls = 0, crash_at_call = -1, nan_at_call = -1, evals = 0;
+  int64_t freeze_l2_until = 0;
+  torch::Tensor before_nan;
+
+ private:
+  torch::Tensor target_;
+  std::string base_fingerprint_;
+};
+
+TrainOptions toy_options(const std::string& dir, int64_t max_steps) {
+  TrainOptions o;
+  o.max_steps = max_steps;
+  o.lr = 3e-2;
+  o.warmup_steps = 3;
+  o.grad_accum = 2;
+  o.max_grad_norm = 0.5;
+  o.weight_decay = 0.1;
+  o.output_dir = dir;
+  o.progress = false;
+  o.seed = 9;
+  return o;
+}
+
+std::vector<torch::Tensor> weights_of(ToyTask& task) {
+  std::vector<torch::Tensor> out;
+  for (auto& [n, p] : task.named_trainable()) out.push_back(p.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST(LearningRate, WarmsUpLinearlyThenFollowsACosineToTheFloor) {
+  TrainOptions o;
+  o.lr = 1.0;
+  o.warmup_steps = 4;
+  o.max_steps = 24;
+  o.min_lr_ratio = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate_at(o, 0), 0.25);
+  EXPECT_DOUBLE_EQ(learning_rate_at(o, 3), 1.0);
+  EXPECT_DOUBLE_EQ(learning_rate_at(o, 4), 1.0);
+  EXPECT_NEAR(learning_rate_at(o, 14), 0.55, 1e-12);  // half-way through the cosine
+  EXPECT_NEAR(learning_rate_at(o, 24), 0.1, 1e-12);
+  for (int64_t s = 5; s <= 24; ++s) EXPECT_LT(learning_rate_at(o, s), learning_rate_at(o, s - 1));
+}
+
+TEST(TrainOptionsJson, RoundTripsAndRejectsUnknownOrMistypedKeys) {
+  TrainOptions o = toy_options("/tmp/x", 77);
+  TrainOptions back = TrainOptions::from_json(o.to_json());
+  EXPECT_EQ(back.to_json(), o.to_json());
+  EXPECT_THROW(TrainOptions::from_json({{"learning_rate", 1e-3}}), Error);
+  try {
+    TrainOptions::from_json({{"max_steps", "many"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training.max_steps"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(TrainOptions::from_json({{"grad_accum", 0}}), Error);
+}
+
+TEST(Trainer, LossFallsOnAToyRegression) {
+  ToyTask task;
+  TrainOptions o = toy_options("", 150);
+  Trainer trainer(task, o);
+  auto first = task.micro_batch_loss(*std::make_unique<std::mt19937_64>(1)).loss.item<double>();
+  TrainResult r = trainer.run();
+  EXPECT_EQ(r.steps, 150);
+  EXPECT_LT(r.last_loss, first * 0.2) << "first " << first << " last " << r.last_loss;
+  EXPECT_TRUE(r.last_checkpoint.empty());
+}
+
+TEST(Trainer, ResumeAfterACrashIsBitIdenticalToAnUninterruptedRun) {
+  TempDir a, b;
+  ToyTask straight;
+  TrainOptions oa = toy_options(a.path(), 20);
+  Trainer(straight, oa).run();
+
+  ToyTask crashing;
+  crashing.crash_at_call = 2 * 10 + 1;  // the first micro-batch of step 11
+  TrainOptions ob = toy_options(b.path(), 20);
+  ob.checkpoint_every = 5;
+  EXPECT_THROW(Trainer(crashing, ob).run(), std::runtime_error);
+  EXPECT_EQ(load_checkpoint(b.path()).step, 10);
+
+  ToyTask resumed;  // fresh process state: other initial weights are overwritten
+  ob.resume = true;
+  TrainResult r = Trainer(resumed, ob).run();
+  EXPECT_EQ(r.steps, 20);
+  auto wa = weights_of(straight), wb = weights_of(resumed);
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
+  // Checkpoints agree too, optimizer moments included.
+  TrainingState ca = load_checkpoint(a.path()), cb = load_checkpoint(b.path());
+  ASSERT_EQ(ca.optimizer.size(), cb.optimizer.size());
+  for (const auto& [name, t] : ca.optimizer) EXPECT_TRUE(torch::equal(t, cb.optimizer.at(name))) << name;
+  EXPECT_EQ(ca.optimizer_steps, cb.optimizer_steps);
+  EXPECT_EQ(ca.data_rng_state, cb.data_rng_state);
+}
+
+TEST(Trainer, NanLossStopsBeforeUpdatingAndKeepsTheLastCheckpoint) {
+  TempDir dir;
+  ToyTask task;
+  task.nan_at_call = 2 * 7 + 1;  // step 7 (0-based), first micro-batch
+  TrainOptions o = toy_options(dir.path(), 20);
+  o.checkpoint_every = 5;
+  try {
+    Trainer(task, o).run();
+    FAIL() << "expected the NaN to stop training";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("loss is nan at step 7"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("step-00000005"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(torch::equal(task.l1_->weight.detach(), task.before_nan));
+  TrainingState saved = load_checkpoint(dir.path());
+  EXPECT_EQ(saved.step, 5);
+}
+
+TEST(Trainer, ResumeRefusesACheckpointOfAnotherBaseModel) {
+  TempDir dir;
+  ToyTask task("f00d");
+  Trainer(task, toy_options(dir.path(), 3)).run();
+  ToyTask other("beef");
+  TrainOptions o = toy_options(dir.path(), 6);
+  o.resume = true;
+  try {
+    Trainer trainer(other, o);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("weights f00d"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("weights beef"), std::string::npos) << msg;
+  }
+}
+
+TEST(Trainer, WritesOneMetricsLinePerStepAndEvaluatesPeriodically) {
+  TempDir dir;
+  ToyTask task;
+  TrainOptions o = toy_options("", 6);
+  o.metrics_log = dir.file("metrics.jsonl");
+  o.eval_every = 3;
+  TrainResult r = Trainer(task, o).run();
+  EXPECT_EQ(task.evals, 2);
+  EXPECT_TRUE(r.last_eval.count("weight_norm"));
+  std::ifstream in(o.metrics_log);
+  std::string line;
+  int steps = 0, evals = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("eval")) {
+      ++evals;
+      EXPECT_EQ(j["step"].get<int>() % 3, 0);
+      continue;
+    }
+    ++steps;
+    EXPECT_EQ(j["step"].get<int>(), steps);
+    for (const char* key : {"loss", "lr", "grad_norm", "tokens_per_s"}) EXPECT_TRUE(j.contains(key)) << key;
+    EXPECT_TRUE(j["parts"].contains("mse"));
+  }
+  EXPECT_EQ(steps, 6);
+  EXPECT_EQ(evals, 2);
+}
+
+TEST(Trainer, StagedScheduleLeavesInactiveParametersUntouched) {
+  ToyTask task;
+  task.freeze_l2_until = 3;
+  auto l2_before = task.l2_->weight.detach().clone();
+  auto l1_before = task.l1_->weight.detach().clone();
+  Trainer(task, toy_options("", 3)).run();
+  EXPECT_TRUE(torch::equal(task.l2_->weight.detach(), l2_before));
+  EXPECT_FALSE(torch::equal(task.l1_->weight.detach(), l1_before));
+}
+
+TEST(Trainer, MaxTimeStopsEarlyAndSavesACheckpoint) {
+  class SlowTask : public ToyTask {
+    MicroBatchLoss micro_batch_loss(std::mt19937_64& rng) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return ToyTask::micro_batch_loss(rng);
+    }
+  };
+  TempDir dir;
+  SlowTask task;
+  TrainOptions o = toy_options(dir.path(), 100000);
+  o.max_time_s = 0.3;
+  TrainResult r = Trainer(task, o).run();
+  EXPECT_TRUE(r.stopped_by_time);
+  EXPECT_LT(r.steps, 100000);
+  EXPECT_GT(r.steps, 0);
+  EXPECT_EQ(load_checkpoint(dir.path()).step, r.steps);
+}

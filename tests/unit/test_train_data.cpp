@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+#include "e2llm/train_data.h"
+#include "e2llm/train_synthetic.h"
+#include "test_util.h"
+
+using namespace e2llm;
+using e2llm::test::TempDir;
+
+TEST(TrainData, JsonlRoundTripsAndNamesTheBadLine) {
+  TempDir dir;
+  std::vector<TrainExample> examples = {{"a long \"text\"\nwith lines", "q?", "a"}, {"ctx", "p", "ans"}};
+  write_examples_jsonl(dir.file("d.jsonl"), examples);
+  auto back = read_examples_jsonl(dir.file("d.jsonl"));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].context, examples[0].context);
+  EXPECT_EQ(back[1].answer, "ans");
+  write_file_atomic(dir.file("bad.jsonl"), "{\"context\":\"c\",\"prompt\":\"p\",\"answer\":\"a\"}\n\n{\"context\":1}\n");
+  try {
+    read_examples_jsonl(dir.file("bad.jsonl"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrainData, AnswersMatchIgnoresCaseAndSpacing) {
+  EXPECT_TRUE(answers_match("  V3 ", "v3"));
+  EXPECT_TRUE(answers_match("new  york", "New York"));
+  EXPECT_FALSE(answers_match("v3", "v33"));
+}
+
+TEST(KeyValueTask, FactsAreScatteredAndTheAnswerIsOnlyInTheAskedFact) {
+  KeyValueTaskOptions o;
+  auto examples = make_key_value_examples(o, 50, 7);
+  auto again = make_key_value_examples(o, 50, 7);
+  std::set<std::string> vocab;
+  for (const auto& w : key_value_vocabulary(o)) vocab.insert(w);
+  std::set<std::string> answers;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const TrainExample& e = examples[i];
+    EXPECT_EQ(e.context, again[i].context);
+    std::istringstream words(e.context + " " + e.prompt + " " + e.answer);
+    int64_t count = 0;
+    for (std::string w; words >> w; ++count) ASSERT_TRUE(vocab.count(w)) << "word outside the vocabulary: " << w;
+      EXPECT_GE(count, o.document_words);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(e.prompt, m, std::regex("what does (k\\d+) hold \\?")));
+    std::string key = m[1];
+    std::regex fact_re("(k\\d+) holds (v\\d+) \\.");
+    std::vector<size_t> positions;
+    std::set<std::string> keys;
+    int asked_hits = 0;
+    for (auto it = std::sregex_iterator(e.context.begin(), e.context.end(), fact_re); it != std::sregex_iterator();
+         ++it) {
+      positions.push_back(it->position());
+      keys.insert((*it)[1]);
+      if ((*it)[1] == key) {
+        ++asked_hits;
+        EXPECT_EQ((*it)[2], e.answer);
+      }
+    }
+    EXPECT_EQ(positions.size(), 4u);
+    EXPECT_EQ(keys.size(), 4u) << "keys must be distinct within a document";
+    EXPECT_EQ(asked_hits, 1);
+    for (size_t f = 1; f < positions.size(); ++f) EXPECT_GE(positions[f] - positions[f - 1], 64u * 2);
+    answers.insert(e.answer);
+  }
+  EXPECT_GT(answers.size(), 8u);  // values vary across documents
+  EXPECT_THROW(make_key_value_examples({4, 4, 5}, 1, 0), Error);
+}

@@ -1,0 +1,64 @@
+// e2llm answer: answers a question about (or summarizes) a long context with
+// a trained E2LLM checkpoint.
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "command.h"
+#include "e2llm/e2llm.h"
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+
+namespace e2llm::cli {
+namespace {
+
+struct AnswerArgs {
+  std::string model, context, question;
+  bool summarize = false;
+  bool verbose = false;
+  int64_t max_new_tokens = 128;
+};
+
+double peak_rss_mib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void run_answer(const AnswerArgs& args) {
+  E2LLM_CHECK(args.summarize != !args.question.empty(), "give exactly one of --question TEXT and --summarize");
+  torch::InferenceMode inference;
+  std::unique_ptr<E2llmModel> model = load_e2llm(args.model);
+  const std::string context = read_text_file(args.context);
+  const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
+  AnswerTiming t;
+  std::string answer = model->generate(context, prompt, {args.max_new_tokens}, &t);
+  std::printf("%s\n", answer.c_str());
+  if (!args.verbose) return;
+  std::fprintf(stderr, "chunks            %lld (chunk size %lld encoder tokens)\n", static_cast<long long>(t.chunks),
+               static_cast<long long>(model->chunk_size()));
+  std::fprintf(stderr, "context tokens    %lld encoder tokens -> %lld decoder positions (compression %.1fx)\n",
+               static_cast<long long>(t.context_tokens), static_cast<long long>(t.soft_tokens),
+               t.soft_tokens ? static_cast<double>(t.context_tokens) / static_cast<double>(t.soft_tokens) : 0.0);
+  std::fprintf(stderr, "encode            %.3f s\n", t.encode_s);
+  std::fprintf(stderr, "prefill           %.3f s\n", t.prefill_s);
+  std::fprintf(stderr, "decode            %.3f s (%lld tokens)\n", t.decode_s,
+               static_cast<long long>(t.generated_tokens));
+  std::fprintf(stderr, "peak memory       %.0f MiB\n", peak_rss_mib());
+}
+
+CommandRegistrar registrar("answer", [](CLI::App& app) {
+  auto* cmd = app.add_subcommand("answer", "Answer a question about a long text with a trained E2LLM checkpoint");
+  auto args = std::make_shared<AnswerArgs>();
+  cmd->add_option("--model", args->model, "Checkpoint folder (a training output folder or one step folder)")
+      ->required();
+  cmd->add_option("--context", args->context, "File with the long text")->required();
+  cmd->add_option("--question", args->question, "The question");
+  cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
+  cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  cmd->add_flag("--verbose", args->verbose, "Print chunk count, compression, timings and peak memory on stderr");
+  cmd->callback([args] { run_answer(*args); });
+});
+
+}  // namespace
+}  // namespace e2llm::cli

@@ -1,0 +1,84 @@
+// e2llm train --config FILE: trains E2LLM (adapter, pooling, LoRA) on JSON
+// Lines data. The config has three sections:
+//   {"model": E2llmConfig, "training": TrainOptions, "data": {"train", "eval", "eval_examples", "eval_max_new_tokens"}}
+// Relative paths are taken from the config file's folder; "~/" is $HOME.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "command.h"
+#include "e2llm/error.h"
+#include "e2llm/fs.h"
+#include "e2llm/train_e2llm.h"
+
+namespace e2llm::cli {
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  int64_t max_steps = 0;
+  double max_time = 0;
+  bool resume = false;
+  std::string output;
+  bool quiet = false;
+};
+
+std::string resolve(const std::string& base, const std::string& path) {
+  if (path.rfind("~/", 0) == 0 && std::getenv("HOME")) return std::getenv("HOME") + path.substr(1);
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base) / path).lexically_normal().string();
+}
+
+nlohmann::json section(const nlohmann::json& j, const char* name, const std::string& file) {
+  E2LLM_CHECK(j.contains(name) && j[name].is_object(), "{}: the \"{}\" section (an object) is missing", file, name);
+  return j[name];
+}
+
+void run_train(const TrainArgs& args) {
+  nlohmann::json j = read_json_file(args.config);
+  const std::string base = std::filesystem::path(args.config).parent_path().string();
+  nlohmann::json model_json = section(j, "model", args.config);
+  for (const char* key : {"encoder", "decoder"})
+    if (model_json.contains(key)) model_json[key] = resolve(base, model_json[key].get<std::string>());
+  nlohmann::json training_json = j.value("training", nlohmann::json::object());
+  if (training_json.contains("output_dir")) training_json["output_dir"] = resolve(base, training_json["output_dir"]);
+  if (training_json.contains("metrics_log")) training_json["metrics_log"] = resolve(base, training_json["metrics_log"]);
+  TrainOptions options = TrainOptions::from_json(training_json);
+  if (args.max_steps > 0) options.max_steps = args.max_steps;
+  if (args.max_time > 0) options.max_time_s = args.max_time;
+  if (!args.output.empty()) options.output_dir = args.output;
+  options.resume = options.resume || args.resume;
+  options.progress = options.progress && !args.quiet;
+  E2LLM_CHECK(!options.output_dir.empty(), "{}: training.output_dir (or --output) is required", args.config);
+
+  nlohmann::json data = section(j, "data", args.config);
+  E2LLM_CHECK(data.contains("train"), "{}: data.train (a JSONL file) is required", args.config);
+  std::vector<TrainExample> train = read_examples_jsonl(resolve(base, data["train"].get<std::string>()));
+  std::vector<TrainExample> eval;
+  if (data.contains("eval")) eval = read_examples_jsonl(resolve(base, data["eval"].get<std::string>()));
+
+  torch::manual_seed(options.seed);  // the adapter's initial weights
+  E2llmModel model(E2llmConfig::from_json(model_json));
+  E2llmTrainTask task(model, std::move(train), std::move(eval), data.value("eval_examples", 64),
+                      data.value("eval_max_new_tokens", 32));
+  Trainer trainer(task, options);
+  TrainResult r = trainer.run();
+  std::printf("trained to step %lld%s; last loss %.4f; checkpoint %s\n", static_cast<long long>(r.steps),
+              r.stopped_by_time ? " (time limit)" : "", r.last_loss, r.last_checkpoint.c_str());
+  for (const auto& [name, value] : r.last_eval) std::printf("eval %s %.4f\n", name.c_str(), value);
+}
+
+CommandRegistrar registrar("train", [](CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train E2LLM (adapter, pooling, LoRA) from a JSON config");
+  auto args = std::make_shared<TrainArgs>();
+  cmd->add_option("--config", args->config, "Training config (JSON: model, training, data)")->required();
+  cmd->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps (overrides the config)");
+  cmd->add_option("--max-time", args->max_time, "Stop (with a checkpoint) after this many seconds");
+  cmd->add_flag("--resume", args->resume, "Continue from the output folder's latest checkpoint");
+  cmd->add_option("--output", args->output, "Checkpoint folder (overrides training.output_dir)");
+  cmd->add_flag("--quiet", args->quiet, "No progress line");
+  cmd->callback([args] { run_train(*args); });
+});
+
+}  // namespace
+}  // namespace e2llm::cli
