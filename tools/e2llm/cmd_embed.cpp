@@ -11,10 +11,7 @@
 #include "e2llm/encoder.h"
 #include "e2llm/error.h"
 #include "e2llm/runtime.h"
-#if __has_include("e2llm/tokenizer.h")
 #include "e2llm/tokenizer.h"
-#define E2LLM_EMBED_HAS_TOKENIZER 1
-#endif
 
 namespace e2llm::cli {
 namespace {
@@ -42,24 +39,18 @@ class LineTokenizer {
     }
     E2LLM_CHECK(line.contains("text") && line["text"].is_string(),
                 "stdin line {}: expected an object with a string field 'text' (or 'ids')", line_no);
-#ifdef E2LLM_EMBED_HAS_TOKENIZER
     if (!tokenizer_) {
       tokenizer_ = Tokenizer::from_file(folder_);
       // Chunks longer than the position table are cut, as sentence-transformers does.
       if (max_tokens_ > 0) tokenizer_->set_truncation(Truncation{static_cast<size_t>(max_tokens_)});
     }
     return tokenizer_->encode(line["text"].get<std::string>()).ids;
-#else
-    fail("stdin line {}: this build has no tokenizer; pass token ids as {{\"ids\": [...]}}", line_no);
-#endif
   }
 
  private:
   std::string folder_;
   int64_t max_tokens_;
-#ifdef E2LLM_EMBED_HAS_TOKENIZER
   std::unique_ptr<Tokenizer> tokenizer_;
-#endif
 };
 
 Pooler make_pooler(const EmbedOptions& o, const TextEncoder& encoder) {
