@@ -42,6 +42,12 @@ struct E2llmConfig {
   PoolingConfig pooling{PoolingMode::kMean, 1, 8, false};
   int64_t adapter_hidden = 0;  // 0 = decoder width
   bool markers = true;         // learned begin/end embeddings around the soft tokens
+  // Standardize the pooled vectors before the adapter: (x - mean) / std per
+  // dimension, measured on training chunks by calibrate(). Pooled encoder
+  // vectors share a large common component and differ by little; without
+  // this, Adam moves the adapter along the common direction and barely learns
+  // what tells chunks apart.
+  bool standardize_pooled = true;
 
   int64_t encoder_lora_rank = 0;  // 0 = no encoder LoRA
   int64_t decoder_lora_rank = 0;  // 0 = no decoder LoRA
@@ -113,6 +119,11 @@ class E2llmModel {
   torch::Tensor encode_chunks(const ChunkedContext& context);
   torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
 
+  // Measures the pooled vectors' per-dimension mean and std over the chunks
+  // of `contexts` (at most `max_chunks`), for standardize_pooled. Training
+  // calls it before the first step; checkpoints store the result.
+  void calibrate(const std::vector<std::string>& contexts, int64_t max_chunks = 4096);
+
   // The decoder input: prefix, markers around `soft`, the prompt (through
   // prompt_template), then `answer_ids` as training targets when given.
   std::vector<Segment> assemble(const torch::Tensor& soft, const std::string& prompt,
@@ -131,7 +142,8 @@ class E2llmModel {
   std::string generate(const std::string& context, const std::string& prompt, const GenerateOptions& options = {},
                        AnswerTiming* timing = nullptr);
 
-  // Trainable tensors by checkpoint name: "adapter.*", "markers.begin/end",
+  // Trainable tensors by checkpoint name: "adapter.*" (with the frozen
+  // "adapter.input_mean/input_std" of standardize_pooled), "markers.begin/end",
   // "pooling.*", "encoder_lora.<PEFT key>", "decoder_lora.<PEFT key>".
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable();
   // Every E2LLM-owned tensor (trainable or not) by the same names.

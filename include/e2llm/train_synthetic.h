@@ -1,6 +1,6 @@
 // A synthetic long-document key -> value retrieval task for the CI-sized
 // proof that E2LLM learns: a document of filler sentences with a few facts
-// "kA holds vB ." scattered far apart, and the question "what does kA hold ?"
+// "kA holds vB ." scattered far apart, and the question "what is held by kA"
 // whose answer "vB" appears only in that fact. Keys are distinct within a
 // document and values random, so nothing can be memorised across documents.
 // Words are space-separated so that a word-level tokenizer covers them all.
@@ -20,6 +20,7 @@ struct KeyValueTaskOptions {
   int64_t document_words = 1400;    // words (and tokens) of filler and facts
   int64_t min_fact_spacing = 64;    // words between two facts, at least
   int64_t sentence_words = 8;       // filler sentence length
+  int64_t filler_vocabulary = 16;   // distinct filler words drawn from (1..16)
 };
 
 // `count` examples drawn with `seed`; deterministic.

@@ -79,6 +79,7 @@ struct E2llmModel::Parts {
   Adapter adapter{nullptr};
   Pooler pooler{nullptr};
   torch::Tensor marker_begin, marker_end;  // [decoder hidden] float32
+  torch::Tensor pooled_mean, pooled_std;   // [encoder hidden] float32, frozen (standardize_pooled)
   std::vector<int64_t> prefix_ids;
 };
 
@@ -112,6 +113,10 @@ E2llmModel::E2llmModel(E2llmConfig config) : config_(std::move(config)), parts_(
   for (auto& p : parts_->pooler->parameters()) p.requires_grad_(config_.train_pooling);
   parts_->adapter = Adapter(AdapterOptions{enc_width, config_.adapter_hidden, dec_width});
   for (auto& p : parts_->adapter->parameters()) p.requires_grad_(config_.train_adapter);
+  if (config_.standardize_pooled) {
+    parts_->pooled_mean = torch::zeros({enc_width});
+    parts_->pooled_std = torch::ones({enc_width});
+  }
   if (config_.markers) {
     parts_->marker_begin = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
     parts_->marker_end = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
@@ -154,7 +159,30 @@ ChunkedContext E2llmModel::chunk_context(std::string_view text) const {
 
 torch::Tensor E2llmModel::adapt(const torch::Tensor& pooled) {
   torch::Tensor flat = pooled.reshape({-1, pooled.size(-1)}).to(torch::kFloat32);
+  if (config_.standardize_pooled) flat = (flat - parts_->pooled_mean) / parts_->pooled_std;
   return parts_->adapter->forward(flat).to(config_.torch_dtype());
+}
+
+void E2llmModel::calibrate(const std::vector<std::string>& contexts, int64_t max_chunks) {
+  if (!config_.standardize_pooled) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> pooled;
+  int64_t chunks = 0;
+  for (const std::string& context : contexts) {
+    if (chunks >= max_chunks) break;
+    ChunkedContext chunked = chunk_context(context);
+    if (chunked.ids.empty()) continue;
+    const int64_t take = std::min<int64_t>(static_cast<int64_t>(chunked.ids.size()), max_chunks - chunks);
+    chunked.ids.resize(take);
+    torch::Tensor p = encoder_->encode_tokens(chunked.ids, parts_->pooler);
+    pooled.push_back(p.reshape({-1, p.size(-1)}).to(torch::kFloat32));
+    chunks += take;
+  }
+  E2LLM_CHECK(chunks >= 2, "e2llm: calibrating the adapter input needs at least 2 chunks of text, got {}", chunks);
+  torch::Tensor all = torch::cat(pooled);
+  parts_->pooled_mean.copy_(all.mean(0));
+  // The floor keeps dimensions that never vary (and rounding noise) from being blown up.
+  parts_->pooled_std.copy_(all.std(0).clamp_min(1e-4 * all.abs().max().item<double>() + 1e-12));
 }
 
 torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
@@ -249,6 +277,10 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
 std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_state() {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& p : parts_->adapter->named_parameters()) out.emplace_back("adapter." + p.key(), p.value());
+  if (config_.standardize_pooled) {
+    out.emplace_back("adapter.input_mean", parts_->pooled_mean);
+    out.emplace_back("adapter.input_std", parts_->pooled_std);
+  }
   if (config_.markers) {
     out.emplace_back("markers.begin", parts_->marker_begin);
     out.emplace_back("markers.end", parts_->marker_end);

@@ -25,6 +25,7 @@ void visit_fields(E2llmConfig& c, Visit&& visit) {
   visit("pooling_normalize", c.pooling.normalize);
   visit("adapter_hidden", c.adapter_hidden);
   visit("markers", c.markers);
+  visit("standardize_pooled", c.standardize_pooled);
   visit("encoder_lora_rank", c.encoder_lora_rank);
   visit("decoder_lora_rank", c.decoder_lora_rank);
   visit("lora_alpha", c.lora_alpha);

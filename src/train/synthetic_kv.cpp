@@ -54,13 +54,16 @@ TrainExample make_example(const KeyValueTaskOptions& o, std::mt19937_64& rng) {
       words += 4;
       continue;
     }
-    for (int64_t w = 0; w + 1 < o.sentence_words; ++w) doc += filler[rng() % filler.size()] + " ";
+    for (int64_t w = 0; w + 1 < o.sentence_words; ++w)
+      doc += filler[rng() % static_cast<uint64_t>(o.filler_vocabulary)] + " ";
     doc += ". ";
     words += o.sentence_words;
   }
   doc.pop_back();
+  // The question ends with the key, so that the position that predicts the
+  // answer is the key itself: the decoder retrieves in one attention hop.
   const int64_t asked = static_cast<int64_t>(rng() % static_cast<uint64_t>(o.facts_per_document));
-  return {doc, fmt::format("what does k{} hold ?", keys[asked]), fmt::format("v{}", values[asked])};
+  return {doc, fmt::format("what is held by k{}", keys[asked]), fmt::format("v{}", values[asked])};
 }
 
 }  // namespace
@@ -70,6 +73,9 @@ std::vector<TrainExample> make_key_value_examples(const KeyValueTaskOptions& o, 
               "key-value task: facts_per_document must be in [1, num_keys={}], got {}", o.num_keys,
               o.facts_per_document);
   E2LLM_CHECK(o.sentence_words >= 2 && o.num_values >= 1, "key-value task: bad sentence_words or num_values");
+  E2LLM_CHECK(o.filler_vocabulary >= 1 && o.filler_vocabulary <= static_cast<int64_t>(filler_words().size()),
+              "key-value task: filler_vocabulary must be in [1, {}], got {}", filler_words().size(),
+              o.filler_vocabulary);
   std::mt19937_64 rng(seed);
   std::vector<TrainExample> out;
   out.reserve(count);
@@ -81,7 +87,7 @@ std::vector<std::string> key_value_vocabulary(const KeyValueTaskOptions& o) {
   std::vector<std::string> words = filler_words();
   for (int64_t i = 0; i < o.num_keys; ++i) words.push_back(fmt::format("k{}", i));
   for (int64_t i = 0; i < o.num_values; ++i) words.push_back(fmt::format("v{}", i));
-  for (const char* w : {"holds", "what", "does", "hold", ".", "?"}) words.push_back(w);
+  for (const char* w : {"holds", "what", "held", "by", "."}) words.push_back(w);
   return words;
 }
 

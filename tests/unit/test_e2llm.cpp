@@ -94,6 +94,43 @@ TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   }
 }
 
+TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
+  torch::manual_seed(0);
+  E2llmConfig config = tiny_config(models);
+  config.pooling = {PoolingMode::kMean, 1, 4, false};
+  E2llmModel model(config);
+  std::vector<std::string> contexts;
+  for (const TrainExample& e : examples) contexts.push_back(e.context);
+  model.calibrate(contexts);
+
+  // The statistics are those of the chunks' pooled vectors, measured here independently.
+  std::vector<std::vector<int64_t>> ids;
+  for (const std::string& c : contexts)
+    for (auto& chunk : model.chunk_context(c).ids) ids.push_back(chunk);
+  torch::Tensor pooled;
+  {
+    torch::NoGradGuard no_grad;
+    Pooler mean_pooler(config.pooling, model.encoder().hidden_size());
+    pooled = model.encoder().encode_tokens(ids, mean_pooler).squeeze(1);
+  }
+  std::map<std::string, torch::Tensor> state;
+  for (auto& [name, t] : model.named_state()) state[name] = t;
+  ASSERT_TRUE(state.count("adapter.input_mean") && state.count("adapter.input_std"));
+  EXPECT_FALSE(state["adapter.input_mean"].requires_grad());
+  EXPECT_TRUE(torch::allclose(state["adapter.input_mean"], pooled.mean(0), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(state["adapter.input_std"], pooled.std(0), 1e-4, 1e-6));
+  torch::Tensor standardized = (pooled - state["adapter.input_mean"]) / state["adapter.input_std"];
+  EXPECT_LT(standardized.mean(0).abs().max().item<double>(), 1e-4);
+  EXPECT_NEAR(standardized.std(0).mean().item<double>(), 1.0, 1e-4);
+
+  // Too little text to measure a spread is refused by name.
+  EXPECT_THROW(model.calibrate({""}), Error);
+  // Switched off: no statistics exist and none are stored.
+  config.standardize_pooled = false;
+  E2llmModel plain(config);
+  for (auto& [name, t] : plain.named_state()) EXPECT_EQ(name.find("input_"), std::string::npos) << name;
+}
+
 TEST_F(Fixture, CheckpointRestoresTheModelAndRefusesOtherBaseModels) {
   TempDir out;
   torch::manual_seed(0);
@@ -139,7 +176,7 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   EXPECT_NE(trained.output.find("trained to step 2"), std::string::npos) << trained.output;
   auto answered = test::run_cli("answer --model " + out.path() + " --context " + dir.file("context.txt") +
-                                " --question 'what does k1 hold ?' --max-new-tokens 3 --verbose");
+                                " --question 'what is held by k1' --max-new-tokens 3 --verbose");
   ASSERT_EQ(answered.exit_code, 0) << answered.output;
   for (const char* line : {"chunks", "compression", "encode", "prefill", "decode", "peak memory"})
     EXPECT_NE(answered.output.find(line), std::string::npos) << line << " in " << answered.output;

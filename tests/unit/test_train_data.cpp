@@ -51,7 +51,7 @@ TEST(KeyValueTask, FactsAreScatteredAndTheAnswerIsOnlyInTheAskedFact) {
     for (std::string w; words >> w; ++count) ASSERT_TRUE(vocab.count(w)) << "word outside the vocabulary: " << w;
       EXPECT_GE(count, o.document_words);
     std::smatch m;
-    ASSERT_TRUE(std::regex_match(e.prompt, m, std::regex("what does (k\\d+) hold \\?")));
+    ASSERT_TRUE(std::regex_match(e.prompt, m, std::regex("what is held by (k\\d+)")));
     std::string key = m[1];
     std::regex fact_re("(k\\d+) holds (v\\d+) \\.");
     std::vector<size_t> positions;
