@@ -122,7 +122,7 @@ class E2llmModel {
   // Measures the pooled vectors' per-dimension mean and std over the chunks
   // of `contexts` (at most `max_chunks`), for standardize_pooled. Training
   // calls it before the first step; checkpoints store the result.
-  void calibrate(const std::vector<std::string>& contexts, int64_t max_chunks = 4096);
+  void calibrate(const std::vector<std::string>& contexts, int64_t max_chunks = 256);
 
   // The decoder input: prefix, markers around `soft`, the prompt (through
   // prompt_template), then `answer_ids` as training targets when given.

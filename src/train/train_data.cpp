@@ -26,6 +26,18 @@ std::string normalize_answer(const std::string& s) {
   return out;
 }
 
+// "answer" (the reference implementation's format) or the first of "answers"
+// (what `e2llm convert` writes).
+std::string answer_of(const nlohmann::json& j, const std::string& path, int64_t number) {
+  if (j.contains("answer")) {
+    E2LLM_CHECK(j["answer"].is_string(), "{}:{}: \"answer\" must be a string", path, number);
+    return j["answer"].get<std::string>();
+  }
+  E2LLM_CHECK(j.contains("answers") && j["answers"].is_array() && !j["answers"].empty() && j["answers"][0].is_string(),
+              "{}:{}: needs \"answer\" (a string) or \"answers\" (a non-empty list of strings)", path, number);
+  return j["answers"][0].get<std::string>();
+}
+
 }  // namespace
 
 std::vector<TrainExample> read_examples_jsonl(const std::string& path) {
@@ -41,9 +53,9 @@ std::vector<TrainExample> read_examples_jsonl(const std::string& path) {
     } catch (const nlohmann::json::parse_error& e) {
       fail("{}:{}: not valid JSON: {}", path, number, e.what());
     }
-    for (const char* key : {"context", "prompt", "answer"})
+    for (const char* key : {"context", "prompt"})
       E2LLM_CHECK(j.contains(key) && j[key].is_string(), "{}:{}: \"{}\" must be a string", path, number, key);
-    out.push_back({j["context"].get<std::string>(), j["prompt"].get<std::string>(), j["answer"].get<std::string>()});
+    out.push_back({j["context"].get<std::string>(), j["prompt"].get<std::string>(), answer_of(j, path, number)});
   }
   E2LLM_CHECK(!out.empty(), "{}: no examples", path);
   return out;

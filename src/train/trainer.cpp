@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -165,6 +166,10 @@ Trainer::Trainer(TrainTask& task, TrainOptions options) : state_(std::make_uniqu
     s.last_checkpoint = latest;
   }
   if (!s.options.metrics_log.empty()) {
+    // The log usually lives in output_dir, which a first run has not made yet.
+    const std::filesystem::path parent = std::filesystem::path(s.options.metrics_log).parent_path();
+    std::error_code ignored;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
     s.metrics = std::make_unique<std::ofstream>(s.options.metrics_log, std::ios::app);
     E2LLM_CHECK(s.metrics->good(), "{}: cannot open the metrics log for writing", s.options.metrics_log);
   }

@@ -191,7 +191,7 @@ TEST(Trainer, WritesOneMetricsLinePerStepAndEvaluatesPeriodically) {
   TempDir dir;
   ToyTask task;
   TrainOptions o = toy_options("", 6);
-  o.metrics_log = dir.file("metrics.jsonl");
+  o.metrics_log = dir.file("not-yet/made/metrics.jsonl");
   o.eval_every = 3;
   TrainResult r = Trainer(task, o).run();
   EXPECT_EQ(task.evals, 2);

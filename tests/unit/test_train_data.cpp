@@ -30,6 +30,23 @@ TEST(TrainData, JsonlRoundTripsAndNamesTheBadLine) {
   }
 }
 
+TEST(TrainData, ReadsTheConvertedDatasetSchemaTooTakingTheFirstAnswer) {
+  TempDir dir;
+  write_file_atomic(dir.file("c.jsonl"),
+                    "{\"id\":\"x\",\"context\":\"c\",\"prompt\":\"p\",\"answers\":[\"first\",\"second\"],\"meta\":{}}\n");
+  auto back = read_examples_jsonl(dir.file("c.jsonl"));
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].answer, "first");
+  write_file_atomic(dir.file("empty.jsonl"), "{\"context\":\"c\",\"prompt\":\"p\",\"answers\":[]}\n");
+  try {
+    read_examples_jsonl(dir.file("empty.jsonl"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.jsonl:1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("answers"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TrainData, AnswersMatchIgnoresCaseAndSpacing) {
   EXPECT_TRUE(answers_match("  V3 ", "v3"));
   EXPECT_TRUE(answers_match("new  york", "New York"));
