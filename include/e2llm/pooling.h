@@ -42,6 +42,11 @@ struct PoolingConfig {
 // Throws for pooling modes e2llm does not implement (max, mean_sqrt_len, ...).
 std::optional<PoolingConfig> read_sentence_transformers_pooling(const std::string& folder);
 
+// sentence_bert_config.json's max_seq_length: the tokens sentence-transformers
+// keeps per text (256 for all-MiniLM-L6-v2, below its 512 positions).
+// nullopt when the folder has no such file or it sets no length.
+std::optional<int64_t> read_sentence_transformers_max_length(const std::string& folder);
+
 // Functional poolers. hidden [B, T, H], mask [B, T] (1 = real token, right-padded or not).
 torch::Tensor cls_pool(const torch::Tensor& hidden);                               // [B, 1, H]
 torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);   // [B, 1, H]

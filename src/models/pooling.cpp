@@ -66,6 +66,16 @@ std::optional<PoolingConfig> read_sentence_transformers_pooling(const std::strin
   return pooling;
 }
 
+std::optional<int64_t> read_sentence_transformers_max_length(const std::string& folder) {
+  const std::string path = folder + "/sentence_bert_config.json";
+  if (!file_exists(path)) return std::nullopt;
+  const nlohmann::json c = read_json_file(path);
+  if (!c.is_object() || !c.contains("max_seq_length") || c["max_seq_length"].is_null()) return std::nullopt;
+  E2LLM_CHECK(c["max_seq_length"].is_number_integer() && c["max_seq_length"].get<int64_t>() > 0,
+              "{}: max_seq_length must be a positive integer, got {}", path, c["max_seq_length"].dump());
+  return c["max_seq_length"].get<int64_t>();
+}
+
 torch::Tensor cls_pool(const torch::Tensor& hidden) { return hidden.slice(1, 0, 1); }
 
 torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) {

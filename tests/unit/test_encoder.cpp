@@ -1,14 +1,17 @@
 #include <gmock/gmock.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <set>
 
 #include "e2llm/encoder.h"
 #include "e2llm/error.h"
+#include "e2llm/fs.h"
 #include "e2llm/lora.h"
 #include "e2llm/safetensors.h"
+#include "test_e2llm_models.h"
 #include "test_util.h"
 
 using namespace e2llm;
@@ -250,6 +253,36 @@ TEST(CliEmbed, EmbedsIdLinesInOrderAndMatchesTheLibrary) {
   torch::Tensor want = encoder.encode_tokens({{5, 6, 7, 8}, {9, 10}, {11, 12, 13}}, pooler);
   for (int64_t i = 0; i < 3; ++i)
     EXPECT_LE((torch::tensor(got[i]) - want[i][0]).abs().max().item<double>(), 1e-5);
+}
+
+TEST(CliEmbed, KeepsSentenceTransformersMaxSeqLengthUnlessTold) {
+  TempDir dir;
+  const std::string model = dir.file("model");
+  std::filesystem::create_directories(model);
+  for (const char* f : {"config.json", "model.safetensors"})
+    std::filesystem::copy_file(golden("bert") + "/" + f, model + "/" + f);
+  write_file_atomic(model + "/tokenizer.json", test::word_level_tokenizer_json({"a", "b", "c", "d", "e", "f"}));
+  write_file_atomic(model + "/sentence_bert_config.json", "{\"max_seq_length\": 4, \"do_lower_case\": false}");
+  // Equal in their first two words only: [CLS] a b [SEP] once cut to 4 tokens.
+  std::ofstream(dir.file("in.jsonl")) << "{\"text\": \"a b c d\"}\n{\"text\": \"a b e f\"}\n";
+  auto embeddings = [&](const std::string& flags) {
+    auto r = test::run_cli("embed --model " + model + flags, dir.file("in.jsonl"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::istringstream lines(r.output);
+    std::vector<torch::Tensor> out;
+    for (std::string line; std::getline(lines, line);)
+      out.push_back(torch::tensor(nlohmann::json::parse(line)["embedding"].get<std::vector<float>>()));
+    return out;
+  };
+  auto cut = embeddings("");
+  ASSERT_EQ(cut.size(), 2u);
+  EXPECT_TRUE(torch::equal(cut[0], cut[1]));
+  auto whole = embeddings(" --max-tokens 6");
+  ASSERT_EQ(whole.size(), 2u);
+  EXPECT_GT((whole[0] - whole[1]).abs().max().item<double>(), 1e-3);
+  auto r = test::run_cli("embed --model " + model + " --max-tokens 100000", dir.file("in.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("exceeds the model's"), std::string::npos) << r.output;
 }
 
 TEST(CliEmbed, SegmentsGiveKVectorsAndBadInputFailsWithReason) {

@@ -24,6 +24,7 @@ struct EmbedOptions {
   bool normalize = false;
   int64_t batch_size = 64;
   int64_t max_batch_tokens = 16384;
+  int64_t max_tokens = 0;  // 0: sentence_bert_config.json's max_seq_length, else the model's positions
   std::string dtype = "f32";
 };
 
@@ -66,6 +67,15 @@ Pooler make_pooler(const EmbedOptions& o, const TextEncoder& encoder) {
   return Pooler(config, encoder.hidden_size());
 }
 
+// Tokens kept per text, as sentence-transformers keeps them unless told otherwise.
+int64_t truncation_length(const EmbedOptions& o, const TextEncoder& encoder) {
+  const int64_t positions = encoder.max_tokens();  // < 0: no position limit (RoPE)
+  const int64_t wanted = o.max_tokens > 0 ? o.max_tokens : read_sentence_transformers_max_length(o.model).value_or(positions);
+  E2LLM_CHECK(positions < 0 || wanted <= positions, "--max-tokens {} exceeds the model's {} positions", wanted,
+              positions);
+  return wanted;
+}
+
 void write_embeddings(const torch::Tensor& pooled) {
   torch::Tensor cpu = pooled.to(torch::kCPU, torch::kFloat32).contiguous();
   for (int64_t i = 0; i < cpu.size(0); ++i) {
@@ -87,7 +97,7 @@ void run_embed(const EmbedOptions& o) {
   TextEncoder encoder = TextEncoder::load(o.model, options);
   Pooler pooler = make_pooler(o, encoder);
   pooler->to(options.device);
-  LineTokenizer tokenize(o.model, encoder.max_tokens());
+  LineTokenizer tokenize(o.model, truncation_length(o, encoder));
   const BatchingOptions batching{o.max_batch_tokens, o.batch_size};
   torch::InferenceMode inference;
   std::vector<std::vector<int64_t>> pending;
@@ -121,6 +131,10 @@ CommandRegistrar registrar("embed", [](CLI::App& app) {
   cmd->add_option("--pooler", o->pooler_file, "Trained pooler (.safetensors from save_pooler), e.g. attention");
   cmd->add_flag("--normalize", o->normalize, "L2-normalize every vector");
   cmd->add_option("--batch-size", o->batch_size, "Most texts per forward pass")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-tokens", o->max_tokens,
+                  "Tokens kept per text, [CLS]/[SEP] included (default: sentence_bert_config.json's max_seq_length, "
+                  "else the model's position limit)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch-tokens", o->max_batch_tokens, "Most batch x padded-length tokens per forward pass")
       ->capture_default_str()->check(CLI::PositiveNumber);
