@@ -7,8 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "e2llm/baselines.h"
 #include "e2llm/e2llm.h"
 #include "e2llm/fs.h"
+#include "e2llm/tokenizer.h"
 #include "e2llm/train_synthetic.h"
 #include "test_e2llm_models.h"
 #include "test_util.h"
@@ -168,4 +170,41 @@ TEST(EvalCliErrors, BadInputIsAOneLineErrorWithExitCode1) {
     EXPECT_NE(r.output.find("e2llm: error:"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
   }
+}
+
+TEST(EvalCliReal, RagKeepsTheChunkWithTheAnswerOnSmolLM2) {
+  E2LLM_REQUIRE_REAL_MODEL(model, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  TempDir dir;
+  std::string context;
+  for (int i = 0; i < 60; ++i)
+    context += "Speaker " + std::to_string(i % 3) + ": we talked about item " + std::to_string(i) +
+               " of the agenda and moved on.\n";
+  context += "Speaker 1: the remote control will be bright yellow and shaped like a banana.\n";
+  for (int i = 60; i < 120; ++i) context += "Speaker 2: item " + std::to_string(i) + " was postponed.\n";
+  const std::string prompt = "What colour will the remote control be?";
+  nlohmann::json ex = {{"id", "real-0"}, {"context", context}, {"prompt", prompt}, {"answers", {"yellow"}}};
+  write_file_atomic(dir.file("d.jsonl"), ex.dump() + "\n");
+
+  // Which chunk holds the answer, with the decoder's own tokenizer and chunk size.
+  auto tokenizer = Tokenizer::from_file(model);
+  std::vector<TokenSpan> spans;
+  for (const auto& [b, e] : tokenizer->encode(context, false).byte_offsets) spans.push_back({b, e});
+  RagOptions o;
+  o.chunker.chunk_size = 48;
+  RagSelection sel = rag_select(context, spans, prompt, 48, o);
+  ASSERT_EQ(sel.selected.size(), 1u);
+  const size_t answer_chunk = sel.selected[0];
+  EXPECT_NE(std::string(sel.chunks[answer_chunk].text(context)).find("banana"), std::string::npos);
+
+  auto r = test::run_cli("eval --method rag --model " + model + " --chat --data " + dir.file("d.jsonl") +
+                         " --metric qa --window 256 --max-new-tokens 2 --rag-chunk-size 48 --no-progress --output " +
+                         dir.file("rag"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(lines_of(dir.file("rag/predictions.jsonl")).at(0));
+  EXPECT_LE(j.at("prompt_tokens").get<int>(), 254) << j.dump();
+  EXPECT_GT(j.at("prompt_tokens").get<int>(), 180) << j.dump();  // the budget is used, not wasted
+  EXPECT_GT(j.at("context_tokens").get<int>(), 1000) << j.dump();
+  EXPECT_EQ(j.at("chunks").get<size_t>(), sel.chunks.size()) << j.dump();
+  const auto chosen = j.at("selected").get<std::vector<size_t>>();
+  EXPECT_NE(std::find(chosen.begin(), chosen.end(), answer_chunk), chosen.end()) << j.dump();
 }
