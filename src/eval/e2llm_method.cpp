@@ -1,0 +1,38 @@
+// --method e2llm: a trained checkpoint answering each example. Its own
+// translation unit: e2llm.h's GenerateOptions is not generate.h's.
+#include <torch/torch.h>
+
+#include "e2llm/e2llm.h"
+#include "e2llm/evaluator.h"
+
+namespace e2llm {
+namespace {
+
+class E2llmMethod : public Method {
+ public:
+  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens)
+      : model_(load_e2llm(checkpoint)), max_new_tokens_(max_new_tokens) {}
+
+  MethodAnswer answer(const Example& ex) override {
+    torch::InferenceMode inference;
+    AnswerTiming t;
+    MethodAnswer a;
+    a.text = model_->generate(ex.context, ex.prompt, {max_new_tokens_}, &t);
+    a.extra = {{"method", "e2llm"},       {"chunks", t.chunks},          {"context_tokens", t.context_tokens},
+               {"soft_tokens", t.soft_tokens}, {"new_tokens", t.generated_tokens}, {"encode_s", t.encode_s},
+               {"prefill_s", t.prefill_s},   {"decode_s", t.decode_s}};
+    return a;
+  }
+
+ private:
+  std::unique_ptr<E2llmModel> model_;
+  int64_t max_new_tokens_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens) {
+  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens);
+}
+
+}  // namespace e2llm

@@ -1,0 +1,127 @@
+// e2llm eval: runs a method (E2LLM or a baseline on the same decoder) over a
+// converted dataset, resumably, and prints the metrics table.
+#include <cstdio>
+#include <filesystem>
+
+#include "command.h"
+#include "e2llm/baselines.h"
+#include "e2llm/error.h"
+#include "e2llm/evaluator.h"
+#include "e2llm/fs.h"
+
+namespace e2llm::cli {
+namespace {
+
+struct EvalArgs {
+  std::string method, data, output, metric, model, checkpoint, dtype = "fp32", chat_template, system, dataset_name;
+  int64_t window = 0, max_new_tokens = 100, rag_chunk_size = 256;
+  size_t limit = 0;
+  bool chat = false, no_progress = false;
+};
+
+nlohmann::json settings(const EvalArgs& a) {
+  nlohmann::json s = {{"method", a.method},
+                      {"data", std::filesystem::weakly_canonical(a.data).string()},
+                      {"max_new_tokens", a.max_new_tokens}};
+  if (a.method == "e2llm") {
+    s["checkpoint"] = std::filesystem::weakly_canonical(a.checkpoint).string();
+    return s;
+  }
+  s["model"] = std::filesystem::weakly_canonical(a.model).string();
+  s["dtype"] = a.dtype;
+  s["window"] = a.window;
+  s["chat"] = a.chat;
+  if (a.chat) {
+    s["chat_template"] = a.chat_template;
+    s["system"] = a.system;
+  }
+  if (a.method == "rag") {
+    s["rag_chunk_size"] = a.rag_chunk_size;
+    s["retriever"] = "bm25";
+  }
+  return s;
+}
+
+void run_eval_command(const EvalArgs& a) {
+  const bool is_e2llm = a.method == "e2llm";
+  E2LLM_CHECK(is_e2llm || a.method == "full" || a.method == "truncate" || a.method == "rag",
+              "unknown --method '{}' (choose e2llm, full, truncate or rag)", a.method);
+  if (is_e2llm) {
+    E2LLM_CHECK(!a.checkpoint.empty(), "--method e2llm needs --checkpoint DIR (a training output folder)");
+    E2LLM_CHECK(a.model.empty(), "--model is for the baselines; --method e2llm reads the decoder from --checkpoint");
+  } else {
+    E2LLM_CHECK(!a.model.empty(), "--method {} needs --model PATH (the decoder: HF folder or .gguf)", a.method);
+    E2LLM_CHECK(a.checkpoint.empty(), "--checkpoint is for --method e2llm");
+  }
+  E2LLM_CHECK(a.max_new_tokens > 0, "--max-new-tokens must be positive");
+  E2LLM_CHECK(a.rag_chunk_size > 0, "--rag-chunk-size must be positive");
+  E2LLM_CHECK(file_exists(a.data), "--data {}: no such file", a.data);
+
+  std::vector<Example> examples = read_examples(a.data);
+  E2LLM_CHECK(!examples.empty(), "{}: no examples", a.data);
+  EvalOptions o;
+  o.output_dir = a.output;
+  o.limit = a.limit;
+  o.method_name = a.method;
+  o.dataset_name = a.dataset_name.empty() ? std::filesystem::path(a.data).stem().string() : a.dataset_name;
+  o.settings = settings(a);
+  o.progress = !a.no_progress;
+  if (!a.metric.empty()) {
+    o.metric = parse_metric_kind(a.metric);
+  } else {
+    auto metric = metric_from_data(examples);
+    E2LLM_CHECK(metric.has_value(), "{}: the data does not name its metric; give --metric rouge|qa|choice|passkey|needle",
+                a.data);
+    o.metric = *metric;
+  }
+
+  auto make_method = [&]() -> std::unique_ptr<Method> {
+    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens);
+    BaselineOptions b;
+    b.kind = parse_baseline_kind(a.method);
+    b.model = a.model;
+    b.dtype = a.dtype;
+    b.window = a.window;
+    b.max_new_tokens = a.max_new_tokens;
+    b.chat = a.chat;
+    b.chat_template = a.chat_template;
+    b.system = a.system;
+    b.rag.chunker.chunk_size = a.rag_chunk_size;
+    return make_baseline_method(b);
+  };
+  EvalReport r = run_eval(examples, make_method, o);
+  std::printf("%s\n", r.markdown.c_str());
+  std::printf("%zu examples: %zu answered now in %.1f s, %zu resumed from %s/predictions.jsonl\n", r.examples,
+              r.computed, r.seconds, r.resumed, a.output.c_str());
+  std::printf("wrote %s/metrics.json and %s/metrics.md\n", a.output.c_str(), a.output.c_str());
+}
+
+CommandRegistrar registrar("eval", [](CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate E2LLM or a baseline (full, truncate, rag) on a converted dataset; resumable");
+  auto a = std::make_shared<EvalArgs>();
+  cmd->add_option("--method", a->method, "e2llm, full, truncate or rag")->required();
+  cmd->add_option("--data", a->data, "Converted dataset JSONL ({id, context, prompt, answers, meta}; e2llm convert)")
+      ->required();
+  cmd->add_option("--output", a->output, "Folder for predictions.jsonl, metrics.json, metrics.md, run.json")
+      ->required();
+  cmd->add_option("--metric", a->metric, "rouge, qa, choice, passkey or needle (default: from the data's meta)");
+  cmd->add_option("--model", a->model, "Decoder for the baselines: HF folder or .gguf");
+  cmd->add_option("--checkpoint", a->checkpoint, "E2LLM checkpoint (training output folder or step folder)");
+  cmd->add_option("--limit", a->limit, "Only the first N examples (0 = all)")->capture_default_str();
+  cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  cmd->add_flag("--chat", a->chat, "Baselines: put \"<context>\\n\\n<prompt>\" in the chat template's user turn");
+  cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
+      ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
+  cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_option("--dtype", a->dtype, "Baselines: weights and compute, fp32 or bf16")->capture_default_str();
+  cmd->add_option("--rag-chunk-size", a->rag_chunk_size, "RAG: chunk size in decoder tokens")->capture_default_str();
+  cmd->add_option("--dataset-name", a->dataset_name, "Dataset label in the table (default: the data file's stem)");
+  cmd->add_flag("--no-progress", a->no_progress, "No progress bar on stderr");
+  cmd->callback([a] { run_eval_command(*a); });
+});
+
+}  // namespace
+}  // namespace e2llm::cli
