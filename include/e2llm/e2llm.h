@@ -87,7 +87,7 @@ struct ChunkedContext {
   int64_t context_tokens = 0;  // encoder tokens of the whole context
 };
 
-struct GenerateOptions {
+struct AnswerOptions {  // E2llmModel::generate (greedy)
   int64_t max_new_tokens = 128;
 };
 
@@ -139,7 +139,7 @@ class E2llmModel {
                 std::mt19937_64& rng);
 
   // Greedy answer to `prompt` about `context`.
-  std::string generate(const std::string& context, const std::string& prompt, const GenerateOptions& options = {},
+  std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
                        AnswerTiming* timing = nullptr);
 
   // Trainable tensors by checkpoint name: "adapter.*" (with the frozen

@@ -1,5 +1,4 @@
-// --method e2llm: a trained checkpoint answering each example. Its own
-// translation unit: e2llm.h's GenerateOptions is not generate.h's.
+// --method e2llm: a trained checkpoint answering each example.
 #include <torch/torch.h>
 
 #include "e2llm/e2llm.h"

@@ -239,7 +239,7 @@ E2llmModel::Losses E2llmModel::losses(const std::string& context, const std::str
 }
 
 std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
-                                 const GenerateOptions& options, AnswerTiming* timing) {
+                                 const AnswerOptions& options, AnswerTiming* timing) {
   torch::NoGradGuard no_grad;
   AnswerTiming t;
   auto start = Clock::now();
