@@ -62,4 +62,21 @@ ChatTemplate chat_template_from_source(const std::string& jinja_source, const st
                                        const std::string& eos_token, const std::string& override_format = "",
                                        std::optional<ChatFormat> fallback = std::nullopt);
 
+class Tokenizer;
+
+// A chat format for a model without a template (e.g. a GGUF lacking
+// tokenizer.chat_template), guessed from its vocabulary's special tokens.
+std::optional<ChatFormat> chat_format_from_vocabulary(const Tokenizer& tokenizer);
+
+// The template of a decoder given as `model_arg` (a .gguf file, else an HF
+// path whose folder is `model_dir`), falling back on its vocabulary.
+ChatTemplate chat_template_for_decoder(const std::string& model_arg, const std::string& model_dir,
+                                       const Tokenizer& tokenizer, const std::string& override_format = "");
+
+// Ids of [system] user + the assistant's opening, rendered by `chat`. The
+// rendered text carries its own special tokens (as HF apply_chat_template's
+// tokenize=True), so none are added.
+std::vector<int64_t> chat_prompt_ids(const ChatTemplate& chat, const Tokenizer& tokenizer, const std::string& system,
+                                     std::string user);
+
 }  // namespace e2llm

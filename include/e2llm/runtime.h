@@ -24,4 +24,7 @@ RuntimeInfo runtime_info();
 // "auto" -> cuda when available else cpu; "cpu"; "cuda"; "cuda:N".
 torch::Device parse_device(const std::string& spec);
 
+// --dtype of the decoder commands: "fp32" / "float32" or "bf16" / "bfloat16".
+torch::ScalarType parse_dtype(const std::string& name);
+
 }  // namespace e2llm

@@ -48,6 +48,12 @@ RuntimeInfo runtime_info() {
   return info;
 }
 
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "fp32" || name == "float32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  fail("--dtype: unknown '{}' (choose fp32 or bf16)", name);
+}
+
 torch::Device parse_device(const std::string& spec) {
   if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
   try {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <optional>
 
 #include "e2llm/baselines.h"
@@ -12,6 +11,7 @@
 #include "e2llm/decoder.h"
 #include "e2llm/error.h"
 #include "e2llm/generate.h"
+#include "e2llm/runtime.h"
 #include "e2llm/tokenizer.h"
 
 namespace e2llm {
@@ -23,21 +23,6 @@ constexpr std::string_view kTruncationMarker = "\n[...]\n";
 constexpr std::string_view kChunkSeparator = "\n\n";
 // Between the context and the prompt in the user turn.
 constexpr std::string_view kContextPromptSeparator = "\n\n";
-
-torch::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32" || name == "float32") return torch::kFloat32;
-  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
-  fail("--dtype: unknown '{}' (choose fp32 or bf16)", name);
-}
-
-// A chat format for a model without a template (e.g. a GGUF lacking
-// tokenizer.chat_template), guessed from its vocabulary's special tokens.
-std::optional<ChatFormat> format_from_vocabulary(const Tokenizer& tokenizer) {
-  if (tokenizer.token_to_id("<|im_start|>")) return ChatFormat::kChatML;
-  if (tokenizer.token_to_id("<|start_header_id|>")) return ChatFormat::kLlama3;
-  if (tokenizer.token_to_id("<start_of_turn>")) return ChatFormat::kGemma;
-  return std::nullopt;
-}
 
 class DecoderBaseline : public Method {
  public:
@@ -54,10 +39,7 @@ class DecoderBaseline : public Method {
     E2LLM_CHECK(window_ <= model_window, "--window {} is more than the model's {} positions", window_, model_window);
     E2LLM_CHECK(o_.max_new_tokens < window_, "--max-new-tokens {} leaves no room in a window of {}", o_.max_new_tokens,
                 window_);
-    if (o_.chat) {
-      const std::string path = std::filesystem::path(o_.model).extension() == ".gguf" ? o_.model : lm_->model_dir();
-      chat_ = chat_template_for_model(path, o_.chat_template, format_from_vocabulary(*tokenizer_));
-    }
+    if (o_.chat) chat_ = chat_template_for_decoder(o_.model, lm_->model_dir(), *tokenizer_, o_.chat_template);
     marker_tokens_ = tokenizer_->encode(kTruncationMarker, false).size();
     separator_tokens_ = tokenizer_->encode(kChunkSeparator, false).size();
   }
@@ -69,11 +51,7 @@ class DecoderBaseline : public Method {
     std::string user;
     user.append(context).append(kContextPromptSeparator).append(prompt);
     if (!chat_) return tokenizer_->encode(user, /*add_special_tokens=*/true).ids;
-    std::vector<ChatMessage> messages;
-    if (!o_.system.empty()) messages.push_back({"system", o_.system});
-    messages.push_back({"user", std::move(user)});
-    // The rendered text carries its own special tokens.
-    return tokenizer_->encode(chat_->render(messages, /*add_generation_prompt=*/true), false).ids;
+    return chat_prompt_ids(*chat_, *tokenizer_, o_.system, std::move(user));
   }
 
   MethodAnswer answer(const Example& ex) override {

@@ -7,6 +7,7 @@
 
 #include "e2llm/error.h"
 #include "e2llm/fs.h"
+#include "e2llm/tokenizer.h"
 #include "e2llm/weights.h"
 
 namespace e2llm {
@@ -230,6 +231,27 @@ ChatTemplate chat_template_for_model(const std::string& model_path, const std::s
   } catch (const Error& e) {
     fail("{}: {}", model_path, e.what());
   }
+}
+
+std::optional<ChatFormat> chat_format_from_vocabulary(const Tokenizer& tokenizer) {
+  if (tokenizer.token_to_id("<|im_start|>")) return ChatFormat::kChatML;
+  if (tokenizer.token_to_id("<|start_header_id|>")) return ChatFormat::kLlama3;
+  if (tokenizer.token_to_id("<start_of_turn>")) return ChatFormat::kGemma;
+  return std::nullopt;
+}
+
+ChatTemplate chat_template_for_decoder(const std::string& model_arg, const std::string& model_dir,
+                                       const Tokenizer& tokenizer, const std::string& override_format) {
+  const std::string& path = ends_with(model_arg, ".gguf") ? model_arg : model_dir;
+  return chat_template_for_model(path, override_format, chat_format_from_vocabulary(tokenizer));
+}
+
+std::vector<int64_t> chat_prompt_ids(const ChatTemplate& chat, const Tokenizer& tokenizer, const std::string& system,
+                                     std::string user) {
+  std::vector<ChatMessage> messages;
+  if (!system.empty()) messages.push_back({"system", system});
+  messages.push_back({"user", std::move(user)});
+  return tokenizer.encode(chat.render(messages, /*add_generation_prompt=*/true), false).ids;
 }
 
 }  // namespace e2llm

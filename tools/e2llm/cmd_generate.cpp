@@ -4,13 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 
 #include "command.h"
 #include "e2llm/chat_template.h"
 #include "e2llm/error.h"
 #include "e2llm/generate.h"
+#include "e2llm/runtime.h"
 #include "e2llm/tokenizer.h"
 
 namespace e2llm::cli {
@@ -41,29 +41,10 @@ SamplingConfig sampling_config(const GenerateArgs& a) {
   return c;
 }
 
-torch::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32" || name == "float32") return torch::kFloat32;
-  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
-  fail("--dtype: unknown '{}' (choose fp32 or bf16)", name);
-}
-
-// A chat template for a model without one (e.g. a GGUF lacking tokenizer.chat_template):
-// guessed from the special tokens its vocabulary has.
-std::optional<ChatFormat> format_from_vocabulary(const Tokenizer& tokenizer) {
-  if (tokenizer.token_to_id("<|im_start|>")) return ChatFormat::kChatML;
-  if (tokenizer.token_to_id("<|start_header_id|>")) return ChatFormat::kLlama3;
-  if (tokenizer.token_to_id("<start_of_turn>")) return ChatFormat::kGemma;
-  return std::nullopt;
-}
-
-std::vector<int64_t> prompt_ids(const GenerateArgs& a, const std::string& model_path, const Tokenizer& tokenizer) {
+std::vector<int64_t> prompt_ids(const GenerateArgs& a, const CausalLMImpl& lm, const Tokenizer& tokenizer) {
   if (!a.chat) return tokenizer.encode(a.prompt, /*add_special_tokens=*/true).ids;
-  ChatTemplate chat = chat_template_for_model(model_path, a.chat_template, format_from_vocabulary(tokenizer));
-  std::vector<ChatMessage> messages;
-  if (!a.system.empty()) messages.push_back({"system", a.system});
-  messages.push_back({"user", a.prompt});
-  // The rendered text carries its own special tokens (as apply_chat_template's tokenize=True).
-  return tokenizer.encode(chat.render(messages, /*add_generation_prompt=*/true), false).ids;
+  ChatTemplate chat = chat_template_for_decoder(a.model, lm.model_dir(), tokenizer, a.chat_template);
+  return chat_prompt_ids(chat, tokenizer, a.system, a.prompt);
 }
 
 void run_generate(const GenerateArgs& a) {
@@ -76,7 +57,6 @@ void run_generate(const GenerateArgs& a) {
   CausalLM lm = load_causal_lm(a.model, options);
   E2LLM_CHECK(!lm->tokenizer_path().empty(), "{}: no tokenizer.json beside the model", a.model);
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::from_file(lm->tokenizer_path());
-  const std::string model_path = std::filesystem::path(a.model).extension() == ".gguf" ? a.model : lm->model_dir();
 
   g.stop.max_new_tokens = a.max_new_tokens;
   g.stop.stop_strings = a.stop;
@@ -86,7 +66,7 @@ void run_generate(const GenerateArgs& a) {
       std::fflush(stdout);
     };
   }
-  std::vector<int64_t> ids = prompt_ids(a, model_path, *tokenizer);
+  std::vector<int64_t> ids = prompt_ids(a, *lm, *tokenizer);
   GenerateResult r = generate(*lm, *tokenizer, {Segment::tokens(ids)}, g);
   if (a.json) {
     nlohmann::json j = {{"ids", r.ids}, {"text", r.text}};
