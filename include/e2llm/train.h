@@ -65,6 +65,9 @@ class TrainTask {
   virtual MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) = 0;
   // Held-out metrics, called every eval_every steps (no gradients).
   virtual std::map<std::string, double> evaluate() { return {}; }
+  // Data-dependent set-up before the first step of a fresh run (e.g. input
+  // statistics). Not called on --resume: the checkpoint holds its result.
+  virtual void initialize() {}
   // Staged schedules: parameters not active at `step` are left untouched.
   virtual bool parameter_active(const std::string& name, int64_t step) { return true; }
   // Tensors that do not train but belong in the checkpoint all the same

@@ -28,6 +28,7 @@ class E2llmTrainTask : public TrainTask {
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
   std::vector<std::pair<std::string, torch::Tensor>> named_frozen() override;
   MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) override;
+  void initialize() override;  // calibrates the adapter input on the training contexts
   std::map<std::string, double> evaluate() override;
   bool parameter_active(const std::string& name, int64_t step) override;
   nlohmann::json config() const override;

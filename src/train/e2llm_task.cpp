@@ -28,8 +28,10 @@ E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<TrainExample> trai
       eval_max_new_tokens_(eval_max_new_tokens) {
   E2LLM_CHECK(!train_.empty(), "training: no training examples");
   if (static_cast<int64_t>(eval_.size()) > eval_examples_) eval_.resize(eval_examples_);
-  // Adapter input statistics from the training contexts (a resumed run
-  // replaces them with the checkpoint's, which are the same numbers).
+}
+
+void E2llmTrainTask::initialize() {
+  // Adapter input statistics from the training contexts.
   std::vector<std::string> contexts;
   for (size_t i = 0; i < train_.size() && i < 256; ++i) contexts.push_back(train_[i].context);
   model_.calibrate(contexts);

@@ -155,6 +155,7 @@ Trainer::Trainer(TrainTask& task, TrainOptions options) : state_(std::make_uniqu
   E2LLM_CHECK(!s.params.empty(), "training: the task has no trainable parameters");
   for (const auto& [name, p] : s.params)
     E2LLM_CHECK(p.requires_grad(), "training: parameter '{}' does not require grad", name);
+  if (!s.options.resume) task.initialize();
   torch::manual_seed(s.options.seed);
   s.data_rng.seed(s.options.seed);
   s.optimizer = make_optimizer(s.params, s.options);

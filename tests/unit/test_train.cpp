@@ -41,6 +41,7 @@ class ToyTask : public TrainTask {
     }
     return {loss, {{"mse", loss.item<double>()}, {"half", loss.item<double>() / 2}}, 8};
   }
+  void initialize() override { ++initializations; }
   std::map<std::string, double> evaluate() override {
     ++evals;
     return {{"weight_norm", l1_->weight.norm().item<double>()}};
@@ -54,7 +55,7 @@ class ToyTask : public TrainTask {
   }
 
   torch::nn::Linear l1_{nullptr}, l2_{nullptr};
-  int calls = 0, crash_at_call = -1, nan_at_call = -1, evals = 0;
+  int calls = 0, crash_at_call = -1, nan_at_call = -1, evals = 0, initializations = 0;
   int64_t freeze_l2_until = 0;
   torch::Tensor before_nan;
 
@@ -141,6 +142,10 @@ TEST(Trainer, ResumeAfterACrashIsBitIdenticalToAnUninterruptedRun) {
   ob.resume = true;
   TrainResult r = Trainer(resumed, ob).run();
   EXPECT_EQ(r.steps, 20);
+  // Data-dependent set-up runs once per fresh run and never on resume.
+  EXPECT_EQ(straight.initializations, 1);
+  EXPECT_EQ(crashing.initializations, 1);
+  EXPECT_EQ(resumed.initializations, 0);
   auto wa = weights_of(straight), wb = weights_of(resumed);
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
   // Checkpoints agree too, optimizer moments included.
