@@ -3,11 +3,13 @@
 // bge-small-en-v1.5 architectures, fp32 and bf16. Random weights of the exact
 // shapes (speed does not depend on the values), so it runs without downloads.
 // Compare with bench_gemm's peak and scripts/golden/bench_encoder_st.py
-// (sentence-transformers); docs/encoder.md has the figures.
+// (sentence-transformers); docs/encoder.md has the figures. The last case runs
+// the attention as ATen ops, as before the fused kernel, for the before/after.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
 
+#include "e2llm/attention.h"
 #include "e2llm/encoder.h"
 #include "e2llm/runtime.h"
 
@@ -46,8 +48,10 @@ double flops_per_chunk(const EncoderConfig& c, int64_t t) {
   return per_layer * static_cast<double>(c.num_hidden_layers);
 }
 
-void BM_Encode(benchmark::State& state, int64_t layers, torch::ScalarType dtype) {
+void BM_Encode(benchmark::State& state, int64_t layers, torch::ScalarType dtype,
+               nn::AttentionKernel attention = nn::AttentionKernel::kAuto) {
   set_threads(static_cast<int>(state.range(1)));
+  nn::set_attention_kernel(attention);
   TextEncoder& encoder = encoder_for(layers, dtype);
   const int64_t batch = state.range(0);
   std::vector<std::vector<int64_t>> chunks(batch, std::vector<int64_t>(kChunkTokens));
@@ -58,6 +62,7 @@ void BM_Encode(benchmark::State& state, int64_t layers, torch::ScalarType dtype)
   for (auto _ : state) benchmark::DoNotOptimize(encoder.encode_tokens(chunks, pooler, {.max_batch_tokens = batch * kChunkTokens}));
   const double chunks_done = static_cast<double>(state.iterations() * batch);
   state.counters["chunks/s"] = benchmark::Counter(chunks_done, benchmark::Counter::kIsRate);
+  nn::set_attention_kernel(nn::AttentionKernel::kAuto);
   state.counters["GFLOP/s"] = benchmark::Counter(chunks_done * flops_per_chunk(encoder.config(), kChunkTokens) / 1e9,
                                                  benchmark::Counter::kIsRate);
 }
@@ -67,6 +72,9 @@ BENCHMARK_CAPTURE(BM_Encode, minilm_fp32, 6, torch::kFloat32)->Args({8, 2})->Uni
 BENCHMARK_CAPTURE(BM_Encode, minilm_bf16, 6, torch::kBFloat16)->Args({8, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Encode, bge_small_fp32, 12, torch::kFloat32)->Args({8, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Encode, bge_small_bf16, 12, torch::kBFloat16)->Args({8, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+// Before the fused attention kernel: the ATen-ops attention (batched matmuls + softmax).
+BENCHMARK_CAPTURE(BM_Encode, minilm_fp32_aten_attention, 6, torch::kFloat32, nn::AttentionKernel::kReference)
+    ->Args({8, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "e2llm/attention.h"
 #include "e2llm/error.h"
 #include "models/encoder_internal.h"
 
@@ -98,14 +99,7 @@ torch::Tensor attention_bias(const torch::Tensor& mask, torch::ScalarType dtype)
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& bias) {
-  const int64_t batch = q.size(0), length = q.size(1), heads = q.size(2), head_dim = q.size(3);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  torch::Tensor qh = q.transpose(1, 2);                 // [B, h, T, d]
-  torch::Tensor kt = k.permute({0, 2, 3, 1});           // [B, h, d, T]
-  torch::Tensor vh = v.transpose(1, 2);                 // [B, h, T, d]
-  torch::Tensor scores = torch::matmul(qh, kt).mul_(scale).add_(bias);
-  torch::Tensor probs = torch::softmax(scores, -1);
-  return torch::matmul(probs, vh).transpose(1, 2).reshape({batch, length, heads * head_dim});
+  return nn::encoder_attention(q, k, v, bias, 1.0 / std::sqrt(static_cast<double>(q.size(3))));
 }
 
 }  // namespace e2llm::encoder_detail
