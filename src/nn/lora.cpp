@@ -7,6 +7,7 @@
 
 #include "e2llm/error.h"
 #include "e2llm/fs.h"
+#include "e2llm/cpu_features.h"
 #include "e2llm/safetensors.h"
 
 namespace e2llm::nn {
@@ -25,8 +26,20 @@ LinearImpl::LinearImpl(torch::Tensor w, torch::Tensor b) {
   if (b.defined()) bias = register_parameter("bias", b, /*requires_grad=*/false);
 }
 
+namespace {
+// y = x·Wᵀ + b. bf16 on a CPU where LibTorch's bf16 GEMM is its scalar
+// fallback: convert to float32 for the product (the weight conversion costs a
+// pass over W, far less than the product at encoder batch sizes) and back.
+torch::Tensor base_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (weight.scalar_type() != torch::kBFloat16 || !weight.device().is_cpu() || bf16_matmul_native())
+    return torch::nn::functional::linear(x, weight, bias);
+  const torch::Tensor b = bias.defined() ? bias.to(torch::kFloat32) : bias;
+  return torch::nn::functional::linear(x.to(torch::kFloat32), weight.to(torch::kFloat32), b).to(x.scalar_type());
+}
+}  // namespace
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
+  torch::Tensor y = base_linear(x, weight, bias);
   if (!has_lora() || merged_) return y;
   torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   // The adapter runs in its own dtype (fp32 master weights) and is cast back.

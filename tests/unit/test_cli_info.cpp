@@ -32,3 +32,20 @@ TEST(Cli, HelpListsInfo) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.output.find("info"), std::string::npos);
 }
+
+TEST(CliInfo, ReportsHowBf16MatricesAreMultipliedAndRejectsABadOverride) {
+  for (const std::string mode : {"native", "float32"}) {
+    ::setenv("E2LLM_BF16_MATMUL", mode.c_str(), 1);
+    auto r = run_cli("info --json");
+    ::unsetenv("E2LLM_BF16_MATMUL");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["bf16_matmul"], mode);
+    EXPECT_TRUE(j["cpu_features"].is_string());
+  }
+  ::setenv("E2LLM_BF16_MATMUL", "fast", 1);
+  auto r = run_cli("info");
+  ::unsetenv("E2LLM_BF16_MATMUL");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("E2LLM_BF16_MATMUL='fast'"), std::string::npos) << r.output;
+}

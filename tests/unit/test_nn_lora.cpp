@@ -156,3 +156,23 @@ TEST(Lora, LoadRejectsForeignAdapters) {
   Tiny c;
   EXPECT_THROW(nn::apply_lora(*c, none), Error);
 }
+
+TEST(Linear, Bf16LayerGivesBf16OutputWithinRoundingOfFloat32AndTrains) {
+  // bf16 layers are computed natively or in float32 (bf16_matmul_native());
+  // either way the output is bf16, equal to the float32 product up to bf16
+  // rounding, and gradients reach a LoRA adapter on top.
+  torch::manual_seed(0);
+  const torch::Tensor w = torch::randn({48, 64}), b = torch::randn({48}), x = torch::randn({5, 64});
+  nn::Linear exact(w, b);
+  nn::Linear half(w.to(torch::kBFloat16), b.to(torch::kBFloat16));
+  const torch::Tensor y = half->forward(x.to(torch::kBFloat16));
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  const torch::Tensor reference = exact->forward(x);
+  EXPECT_LT(((y.to(torch::kFloat32) - reference).abs().max() / reference.abs().max()).item<float>(), 2e-2);
+
+  nn::LoraConfig config;
+  config.rank = 2;
+  half->attach_lora(config);
+  half->forward(x.to(torch::kBFloat16)).to(torch::kFloat32).sum().backward();
+  EXPECT_TRUE(half->lora_B->weight.grad().defined());
+}

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "e2llm/cpu_features.h"
 #include "e2llm/runtime.h"
 
 namespace e2llm::cli {
@@ -18,6 +19,8 @@ void run_info(bool as_json) {
                         {"blas_threading", info.blas_threading},
                         {"blas_library", info.blas_library},
                         {"threads", info.threads},
+                        {"cpu_features", cpu_feature_list()},
+                        {"bf16_matmul", bf16_matmul_native() ? "native" : "float32"},
                         {"cuda_available", info.cuda_available},
                         {"cuda_devices", info.cuda_devices}};
     std::printf("%s\n", j.dump(2).c_str());
@@ -28,6 +31,8 @@ void run_info(bool as_json) {
   std::printf("BLAS       %s (%s threading)\n", info.blas.c_str(), info.blas_threading.c_str());
   std::printf("BLAS lib   %s\n", info.blas_library.c_str());
   std::printf("threads    %d\n", info.threads);
+  std::printf("CPU        %s\n", cpu_feature_list().c_str());
+  std::printf("bf16 GEMM  %s\n", bf16_matmul_native() ? "native (oneDNN)" : "computed in float32 (LibTorch has no fast bf16 GEMM for this CPU)");
   std::printf("CUDA       %s\n", info.cuda_available
                                      ? fmt::format("available, {} device(s)", info.cuda_devices).c_str()
                                      : "not available");
