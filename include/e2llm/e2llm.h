@@ -114,9 +114,13 @@ class E2llmModel {
   int64_t chunk_size() const { return chunk_size_; }
 
   ChunkedContext chunk_context(std::string_view text) const;
-  // Soft tokens of chunks [first, first + count) (count -1 = all):
-  // [count * k, decoder hidden] in the decoder's dtype; autograd flows.
+  // Soft tokens of all chunks: [chunks * k, decoder hidden] in the decoder's
+  // dtype; autograd flows. While nothing on the encoder side (encoder LoRA,
+  // pooling) is trainable, the pooled chunk vectors are remembered per
+  // context (up to 256 MB), so the many questions about one document during
+  // training or evaluation encode it once.
   torch::Tensor encode_chunks(const ChunkedContext& context);
+  int64_t pooled_cache_hits() const;
   torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
 
   // Measures the pooled vectors' per-dimension mean and std over the chunks

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include "e2llm/error.h"
 #include "e2llm/fs.h"
@@ -81,7 +82,32 @@ struct E2llmModel::Parts {
   torch::Tensor marker_begin, marker_end;  // [decoder hidden] float32
   torch::Tensor pooled_mean, pooled_std;   // [encoder hidden] float32, frozen (standardize_pooled)
   std::vector<int64_t> prefix_ids;
+  // Pooled vectors of frozen-encoder contexts, keyed by their chunk token ids.
+  struct CachedContext {
+    std::vector<std::vector<int64_t>> ids;
+    torch::Tensor pooled;
+  };
+  std::unordered_multimap<size_t, CachedContext> pooled_cache;
+  size_t pooled_cache_bytes = 0;
+  int64_t pooled_cache_hits = 0;
 };
+
+namespace {
+constexpr size_t kPooledCacheBytes = size_t{256} << 20;
+
+size_t hash_chunks(const std::vector<std::vector<int64_t>>& ids) {
+  size_t h = ids.size();
+  for (const auto& chunk : ids)
+    for (int64_t id : chunk) h = h * 1099511628211ULL ^ static_cast<size_t>(id);
+  return h;
+}
+
+bool any_trainable(torch::nn::Module& module) {
+  for (const torch::Tensor& p : module.parameters())
+    if (p.requires_grad()) return true;
+  return false;
+}
+}  // namespace
 
 E2llmModel::E2llmModel(E2llmConfig config) : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
   const torch::ScalarType dtype = config_.torch_dtype();
@@ -187,8 +213,34 @@ void E2llmModel::calibrate(const std::vector<std::string>& contexts, int64_t max
 
 torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
-  return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+  if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler))
+    return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+  const size_t key = hash_chunks(context.ids);
+  auto [first, last] = parts_->pooled_cache.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.ids != context.ids) continue;
+    ++parts_->pooled_cache_hits;
+    return adapt(it->second.pooled);
+  }
+  torch::Tensor pooled;
+  {
+    torch::NoGradGuard no_grad;  // nothing to differentiate on this side
+    pooled = encoder_->encode_tokens(context.ids, parts_->pooler);
+  }
+  size_t bytes = pooled.nbytes();
+  for (const auto& chunk : context.ids) bytes += chunk.size() * sizeof(int64_t);
+  if (parts_->pooled_cache_bytes + bytes > kPooledCacheBytes) {
+    parts_->pooled_cache.clear();
+    parts_->pooled_cache_bytes = 0;
+  }
+  if (bytes <= kPooledCacheBytes) {
+    parts_->pooled_cache.emplace(key, Parts::CachedContext{context.ids, pooled});
+    parts_->pooled_cache_bytes += bytes;
+  }
+  return adapt(pooled);
 }
+
+int64_t E2llmModel::pooled_cache_hits() const { return parts_->pooled_cache_hits; }
 
 std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
                                           const std::vector<int64_t>& answer_ids) const {
@@ -300,6 +352,8 @@ std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_trainable()
 
 void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
+  parts_->pooled_cache.clear();  // encoder LoRA / pooling may change below
+  parts_->pooled_cache_bytes = 0;
   size_t used = 0;
   for (auto& [name, t] : named_state()) {
     auto it = tensors.find(name);

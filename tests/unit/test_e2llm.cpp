@@ -184,3 +184,45 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("e2llm: error:"), std::string::npos) << missing.output;
 }
+
+TEST_F(Fixture, FrozenEncoderSideEncodesEachContextOnce) {
+  // Without trainable encoder LoRA or pooling, the pooled vectors of a context
+  // are remembered: the second encode is a cache hit with identical soft
+  // tokens, and gradients still reach the adapter.
+  torch::manual_seed(0);
+  E2llmConfig config = tiny_config(models);
+  config.encoder_lora_rank = 0;
+  config.pooling = {PoolingMode::kMean, 1, 4, false};
+  E2llmModel model(config);
+  ChunkedContext a = model.chunk_context(examples[0].context), b = model.chunk_context(examples[1].context);
+  torch::Tensor first = model.encode_chunks(a);
+  EXPECT_EQ(model.pooled_cache_hits(), 0);
+  torch::Tensor other = model.encode_chunks(b);
+  EXPECT_EQ(model.pooled_cache_hits(), 0);
+  torch::Tensor again = model.encode_chunks(a);
+  EXPECT_EQ(model.pooled_cache_hits(), 1);
+  EXPECT_TRUE(torch::equal(first, again));
+  EXPECT_FALSE(torch::equal(first.slice(0, 0, 1), other.slice(0, 0, 1)));
+  again.sum().backward();
+  for (auto& [name, t] : model.named_trainable()) {
+    if (name.rfind("adapter.fc", 0) == 0) {
+      EXPECT_TRUE(t.grad().defined()) << name;
+    }
+  }
+  // Loading state may change what the encoder side computes: the cache starts afresh.
+  std::map<std::string, torch::Tensor> state;
+  for (auto& [name, t] : model.named_state()) state[name] = t.detach().clone();
+  model.load_state(state);
+  model.encode_chunks(a);
+  EXPECT_EQ(model.pooled_cache_hits(), 1);
+}
+
+TEST_F(Fixture, TrainableEncoderLoraIsNeverCached) {
+  torch::manual_seed(0);
+  E2llmModel model(tiny_config(models));  // encoder LoRA rank 4, trained
+  ChunkedContext a = model.chunk_context(examples[0].context);
+  model.encode_chunks(a);
+  torch::Tensor again = model.encode_chunks(a);
+  EXPECT_EQ(model.pooled_cache_hits(), 0);
+  EXPECT_TRUE(again.requires_grad());
+}
