@@ -31,10 +31,11 @@ class BertModel : public EncoderModel {
   }
 
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask) override {
-    torch::Tensor x = embed(ids);
+    const torch::Tensor embedded = embed(ids);
+    torch::Tensor x = embedded.to(compute_dtype(embedded));
     const torch::Tensor bias = attention_bias(mask, x.scalar_type());
     for (BertLayer& layer : layers_) x = layer_forward(layer, x, bias);
-    return x;
+    return x.to(embedded.scalar_type());
   }
 
  private:

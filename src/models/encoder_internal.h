@@ -39,6 +39,12 @@ torch::Tensor frozen_at(torch::nn::Module& root, const std::string& path, torch:
 nn::Linear linear_at(torch::nn::Module& root, const WeightLoader& w, const std::string& path,
                      int64_t out_features, int64_t in_features, bool bias = true);
 
+// The dtype the layers compute in for activations stored as x's dtype: bf16
+// models run in float32 on CPUs without a fast bf16 GEMM (bf16_matmul_native),
+// where bf16 activations would only add conversions around every product;
+// the weights stay bf16 and the output is cast back.
+torch::ScalarType compute_dtype(const torch::Tensor& x);
+
 struct Norm {
   torch::Tensor weight, bias;  // bias undefined for RMSNorm
   double eps = 1e-12;

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "e2llm/attention.h"
+#include "e2llm/cpu_features.h"
 #include "e2llm/error.h"
 #include "models/encoder_internal.h"
 
@@ -63,12 +64,20 @@ nn::Linear linear_at(torch::nn::Module& root, const WeightLoader& w, const std::
   return module_at(root, parent).register_module(leaf, nn::Linear(weight, b));
 }
 
+torch::ScalarType compute_dtype(const torch::Tensor& x) {
+  if (x.scalar_type() == torch::kBFloat16 && x.device().is_cpu() && !bf16_matmul_native()) return torch::kFloat32;
+  return x.scalar_type();
+}
+
 torch::Tensor Norm::operator()(const torch::Tensor& x) const {
-  if (!rms) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  if (!rms) {
+    if (weight.scalar_type() == x.scalar_type()) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+    return torch::layer_norm(x, {x.size(-1)}, weight.to(x.scalar_type()), bias.to(x.scalar_type()), eps);
+  }
   // new-impl's RMSNorm: normalise in float32, scale in the input dtype.
   torch::Tensor xf = x.to(torch::kFloat32);
   xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * xf.to(x.scalar_type());
+  return weight.to(x.scalar_type()) * xf.to(x.scalar_type());
 }
 
 Norm norm_at(torch::nn::Module& root, const WeightLoader& w, const std::string& path, int64_t size,

@@ -68,13 +68,15 @@ class GteModel : public EncoderModel {
     if (token_type_.defined()) x = x + token_type_[0];
     if (position_.defined()) x = x + position_.slice(0, 0, t);
     x = embedding_norm_(x);
+    const torch::ScalarType storage = x.scalar_type();
+    x = x.to(compute_dtype(x));
     const bool rope = config_.position_embedding_type == "rope";
     torch::Tensor cos, sin;
     if (rope) std::tie(cos, sin) = rope_tables(t, x.scalar_type(), x.device());
     const torch::Tensor bias = attention_bias(mask, x.scalar_type());
     const torch::Tensor scale = logn_scale(mask, x.scalar_type());
     for (GteLayer& layer : layers_) x = layer_forward(layer, x, bias, cos, sin, scale);
-    return x;
+    return x.to(storage);
   }
 
  private:
