@@ -37,6 +37,17 @@ torch::Tensor padding_bias(int64_t batch, int64_t length) {
   return bias;
 }
 
+struct Qkv {
+  torch::Tensor q, k, v;
+};
+
+// Random q, k, v of one [B, T, heads, d] shape, drawn in that order.
+Qkv random_qkv(int64_t batch, int64_t length, int64_t heads, int64_t head_dim) {
+  torch::Tensor q = torch::randn({batch, length, heads, head_dim});
+  torch::Tensor k = torch::randn({batch, length, heads, head_dim});
+  return {q, k, torch::randn({batch, length, heads, head_dim})};
+}
+
 struct Shape {
   int64_t batch, length, heads, head_dim;
 };
@@ -48,9 +59,7 @@ TEST_P(FusedAttention, EqualsTheReferenceWithPaddingMasks) {
   torch::InferenceMode inference;
   const Shape s = GetParam();
   torch::manual_seed(s.length * 31 + s.head_dim);
-  const torch::Tensor q = torch::randn({s.batch, s.length, s.heads, s.head_dim});
-  const torch::Tensor k = torch::randn({s.batch, s.length, s.heads, s.head_dim});
-  const torch::Tensor v = torch::randn({s.batch, s.length, s.heads, s.head_dim});
+  const auto [q, k, v] = random_qkv(s.batch, s.length, s.heads, s.head_dim);
   const torch::Tensor bias = padding_bias(s.batch, s.length);
   const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
   const torch::Tensor reference = attention_with(AttentionKernel::kReference, q, k, v, bias, scale);
@@ -72,8 +81,7 @@ TEST(FusedAttention, MaskedKeysChangeNothing) {
   KernelGuard guard;
   torch::InferenceMode inference;
   torch::manual_seed(7);
-  const torch::Tensor q = torch::randn({1, 29, 2, 32}), k = torch::randn({1, 29, 2, 32}),
-                      v = torch::randn({1, 29, 2, 32});
+  const auto [q, k, v] = random_qkv(1, 29, 2, 32);
   torch::Tensor bias = torch::zeros({1, 29});
   bias.slice(1, 21).fill_(std::numeric_limits<float>::lowest());
   for (AttentionKernel kernel : {AttentionKernel::kPortable, AttentionKernel::kAvx2}) {
@@ -103,8 +111,7 @@ TEST(FusedAttention, Bf16InputsGiveBf16OutputCloseToFloat32) {
   KernelGuard guard;
   torch::InferenceMode inference;
   torch::manual_seed(5);
-  const torch::Tensor q = torch::randn({2, 40, 3, 32}), k = torch::randn({2, 40, 3, 32}),
-                      v = torch::randn({2, 40, 3, 32});
+  const auto [q, k, v] = random_qkv(2, 40, 3, 32);
   const torch::Tensor bias = padding_bias(2, 40);
   const torch::Tensor exact = attention_with(AttentionKernel::kReference, q, k, v, bias, 0.18);
   const torch::Tensor half = attention_with(AttentionKernel::kAuto, q.to(torch::kBFloat16), k.to(torch::kBFloat16),
