@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <map>
 
-#include "e2llm/decoder.h"
-#include "e2llm/runtime.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/core/runtime.h"
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "e2llm/gguf.h"
-#include "e2llm/runtime.h"
+#include "e2llm/io/gguf.h"
+#include "e2llm/core/runtime.h"
 
 namespace {
 

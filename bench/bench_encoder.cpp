@@ -9,9 +9,10 @@
 
 #include <filesystem>
 
-#include "e2llm/attention.h"
-#include "e2llm/encoder.h"
-#include "e2llm/runtime.h"
+#include "e2llm/encoder/attention.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/core/runtime.h"
+#include "support/random_models.h"
 
 namespace {
 

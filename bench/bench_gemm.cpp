@@ -3,7 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "e2llm/runtime.h"
+#include "e2llm/core/runtime.h"
 
 static void BM_Gemm(benchmark::State& state, torch::ScalarType dtype) {
   const int64_t n = state.range(0);

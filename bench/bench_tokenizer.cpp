@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/tokenizer.h"
+#include "e2llm/tokenizer/tokenizer.h"
 
 namespace {
 

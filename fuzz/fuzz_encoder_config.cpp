@@ -1,13 +1,13 @@
 // libFuzzer target: the encoder config.json parser on arbitrary bytes. Any
 // outcome other than a validated EncoderConfig or e2llm::Error is a bug; a
 // parsed config must survive a to_json() / from_json() round trip.
-// fuzz-sources: src/models/encoder_config.cpp src/io/fs.cpp
+// fuzz-sources: src/encoder/encoder_config.cpp src/io/json_fields.cpp src/io/fs.cpp
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/encoder_config.h"
-#include "e2llm/error.h"
+#include "e2llm/encoder/encoder_config.h"
+#include "e2llm/core/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "e2llm/error.h"
-#include "e2llm/gguf_format.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf_format.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

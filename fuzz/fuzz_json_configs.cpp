@@ -2,12 +2,12 @@
 // tokenizer_config.json, config.json's architecture) on arbitrary bytes. Any
 // outcome other than a parsed config or e2llm::Error is a bug. Owners of other
 // config parsers (encoder/decoder configs) may add theirs here.
-// fuzz-sources: src/io/model_files.cpp src/io/fs.cpp
+// fuzz-sources: src/io/model_files.cpp src/io/json_fields.cpp src/io/fs.cpp
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/error.h"
-#include "e2llm/model_files.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/model_files.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
-#include "e2llm/error.h"
-#include "e2llm/safetensors_header.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/safetensors_header.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::map<std::string, std::string> metadata;

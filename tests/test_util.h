@@ -8,13 +8,18 @@
 
 namespace e2llm::test {
 
-inline std::string test_data_dir() { return E2LLM_TEST_DATA_DIR; }
-inline std::string golden_dir() { return E2LLM_GOLDEN_DIR; }
+// Where the build put things (unit/test_paths.cpp, the one file compiled with
+// these absolute paths, so every other test object is the same in any clone
+// and ccache can reuse it).
+std::string source_dir();     // the checkout
+std::string test_data_dir();  // tests/data
+std::string golden_dir();     // tests/golden
+std::string cli_path();       // the e2llm executable
 
 // ../shared beside the checkout (or $E2LLM_SHARED_DIR).
 inline std::string shared_dir() {
   const char* env = std::getenv("E2LLM_SHARED_DIR");
-  return env ? env : E2LLM_DEFAULT_SHARED_DIR;
+  return env ? env : source_dir() + "/../shared";
 }
 
 // Where scripts/fetch_models.sh puts real pretrained models
@@ -31,9 +36,30 @@ inline std::string real_model(const std::string& name) {
   return std::filesystem::exists(path) ? path : "";
 }
 
-#define E2LLM_REQUIRE_REAL_MODEL(var, name)                                            \
-  const std::string var = ::e2llm::test::real_model(name);                             \
-  if (var.empty())                                                                     \
+// Whether a missing real model must fail its test instead of skipping it: with
+// E2LLM_REQUIRE_REAL_MODELS=1 (scripts/test.sh sets it unless
+// E2LLM_ALLOW_MISSING_MODELS=1), for the models scripts/fetch_models.sh fetches
+// (keep this list in step with it), so a failed fetch cannot pass CI silently.
+// A model the script does not fetch (bge-small-en-v1.5) still skips.
+inline bool real_model_required(const std::string& name) {
+  const char* env = std::getenv("E2LLM_REQUIRE_REAL_MODELS");
+  if (!env || std::string(env) != "1") return false;
+  for (const char* fetched :
+       {"all-MiniLM-L6-v2", "SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-Q4_K_M.gguf"})
+    if (name == fetched) return true;
+  return false;
+}
+
+// Declares `var` = the path of real model `name`; when it is missing, skips the
+// test, or fails it when real_model_required(name).
+#define E2LLM_REQUIRE_REAL_MODEL(var, name)                                                  \
+  const std::string var = ::e2llm::test::real_model(name);                                   \
+  if (!var.empty()) {                                                                        \
+  } else if (::e2llm::test::real_model_required(name))                                       \
+    FAIL() << "real model '" << name << "' not in " << ::e2llm::test::model_cache_dir()      \
+           << " and E2LLM_REQUIRE_REAL_MODELS=1; run scripts/fetch_models.sh to fetch it "   \
+              "(or set E2LLM_ALLOW_MISSING_MODELS=1 for scripts/test.sh to let it skip)";    \
+  else                                                                                       \
     GTEST_SKIP() << "real model '" << name << "' not in " << ::e2llm::test::model_cache_dir() \
                  << "; run scripts/fetch_models.sh to fetch it"
 
@@ -62,7 +88,7 @@ struct CommandResult {
 
 // Runs the e2llm CLI with `args` (a shell-quoted string) and optional stdin file.
 inline CommandResult run_cli(const std::string& args, const std::string& stdin_file = "") {
-  std::string cmd = std::string(E2LLM_CLI_PATH) + " " + args;
+  std::string cmd = cli_path() + " " + args;
   if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
   cmd += " 2>&1";
   CommandResult result;

@@ -211,9 +211,6 @@ def main():
     minilm = os.path.join(CACHE, "all-MiniLM-L6-v2/tokenizer.json")
     if os.path.exists(minilm):
         write_hf("all-MiniLM-L6-v2", Tokenizer.from_file(minilm), corpus(["[CLS]", "[SEP]", "[MASK]"]))
-    bge = os.path.join(CACHE, "bge-small-en-v1.5/tokenizer.json")
-    if os.path.exists(bge):
-        write_hf("bge-small-en-v1.5", Tokenizer.from_file(bge), corpus(["[CLS]", "[SEP]", "[MASK]"]))
 
     from transformers import AutoTokenizer
     for name, gguf, specials in [("SmolLM2", "SmolLM2-135M-Instruct.Q4_1.gguf", ["<|im_start|>", "<|endoftext|>"]),

@@ -1,8 +1,8 @@
-#include "e2llm/cpu_features.h"
+#include "e2llm/core/cpu_features.h"
 
 #include <cstdlib>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm {
 

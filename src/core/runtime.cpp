@@ -1,4 +1,4 @@
-#include "e2llm/runtime.h"
+#include "e2llm/core/runtime.h"
 
 #include <dlfcn.h>
 #include <omp.h>
@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 extern "C" {
 // OpenBLAS's own introspection (cblas.h would drag in a second BLAS header).

@@ -1,18 +1,18 @@
 // The full / truncate / RAG baselines on a decoder LLM (see
-// include/e2llm/baselines.h for the prompt layout and the budget).
+// include/e2llm/eval/baselines.h for the prompt layout and the budget).
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 
-#include "e2llm/baselines.h"
-#include "e2llm/chat_template.h"
-#include "e2llm/decoder.h"
-#include "e2llm/error.h"
-#include "e2llm/generate.h"
-#include "e2llm/runtime.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/eval/baselines.h"
+#include "e2llm/generate/chat_template.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/core/error.h"
+#include "e2llm/generate/generate.h"
+#include "e2llm/core/runtime.h"
+#include "e2llm/tokenizer/tokenizer.h"
 
 namespace e2llm {
 namespace {

@@ -1,10 +1,10 @@
 // The model-free parts of the baselines: head+tail truncation and the RAG
-// chunk selection (see include/e2llm/baselines.h).
-#include "e2llm/baselines.h"
+// chunk selection (see include/e2llm/eval/baselines.h).
+#include "e2llm/eval/baselines.h"
 
 #include <algorithm>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm {
 

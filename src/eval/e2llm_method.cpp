@@ -1,8 +1,8 @@
 // --method e2llm: a trained checkpoint answering each example.
 #include <torch/torch.h>
 
-#include "e2llm/e2llm.h"
-#include "e2llm/evaluator.h"
+#include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/eval/evaluator.h"
 
 namespace e2llm {
 namespace {

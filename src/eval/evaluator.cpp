@@ -1,6 +1,6 @@
 // run_eval: answers the examples not yet in predictions.jsonl, then scores
-// the selection and writes the metrics table (include/e2llm/evaluator.h).
-#include "e2llm/evaluator.h"
+// the selection and writes the metrics table (include/e2llm/eval/evaluator.h).
+#include "e2llm/eval/evaluator.h"
 
 #include <fmt/format.h>
 
@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <unordered_set>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm {
 

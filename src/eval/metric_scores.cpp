@@ -1,8 +1,8 @@
 // Per-example scores by metric family, and their aggregate (mean x 100).
 #include <cmath>
 
-#include "e2llm/error.h"
-#include "e2llm/metrics.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/metrics.h"
 
 namespace e2llm {
 namespace {

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "e2llm/eval_run.h"
+#include "e2llm/eval/eval_run.h"
 
 namespace e2llm {
 namespace {

@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <unordered_map>
 
-#include "e2llm/datasets.h"
-#include "e2llm/error.h"
-#include "e2llm/eval_run.h"
-#include "e2llm/fs.h"
-#include "eval/json_fields.h"
+#include "e2llm/data/datasets.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/eval_run.h"
+#include "e2llm/io/fs.h"
+#include "io/json_fields.h"
 
 namespace e2llm {
 namespace {

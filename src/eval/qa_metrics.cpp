@@ -6,7 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "e2llm/metrics.h"
+#include "e2llm/core/strings.h"
+#include "e2llm/eval/metrics.h"
 #include "eval/unicode_text.h"
 
 namespace e2llm {
@@ -40,17 +41,13 @@ std::u32string remove_articles(std::u32string_view text) {
 
 std::vector<std::string> normalized_tokens(std::string_view text) {
   std::vector<std::string> out;
-  for (const auto& w : unicode::python_split(unicode::decode_utf8(squad_normalize(text))))
-    out.push_back(unicode::encode_utf8(w));
+  for (const auto& w : unicode::python_split(decode_utf8(squad_normalize(text))))
+    out.push_back(encode_utf8(w));
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
+// Answers lose leading and trailing spaces, tabs and line breaks.
+std::string_view trim_answer(std::string_view s) { return trim(s, " \t\r\n"); }
 
 bool is_letter_ad(char c) { return c >= 'A' && c <= 'D'; }
 
@@ -91,7 +88,7 @@ std::optional<char> letter_after_answer_word(std::string_view s) {
 }  // namespace
 
 std::string squad_normalize(std::string_view text) {
-  std::u32string lower = unicode::python_lower(unicode::decode_utf8(text));
+  std::u32string lower = unicode::python_lower(decode_utf8(text));
   std::u32string no_punct;
   no_punct.reserve(lower.size());
   for (char32_t c : lower)
@@ -99,7 +96,7 @@ std::string squad_normalize(std::string_view text) {
   std::string out;
   for (const auto& word : unicode::python_split(remove_articles(no_punct))) {
     if (!out.empty()) out.push_back(' ');
-    out += unicode::encode_utf8(word);
+    out += encode_utf8(word);
   }
   return out;
 }
@@ -139,7 +136,7 @@ QaScores qa_scores_max(const std::vector<std::string>& references, std::string_v
 }
 
 std::optional<char> choice_letter(std::string_view answer) {
-  std::string_view s = trim(answer);
+  std::string_view s = trim_answer(answer);
   if (size_t marker = leading_choice_marker(s)) return marker_letter(s.substr(0, marker));
   if (auto letter = letter_after_answer_word(s)) return letter;
   for (size_t i = 0; i + 2 < s.size(); ++i)
@@ -148,15 +145,15 @@ std::optional<char> choice_letter(std::string_view answer) {
 }
 
 std::string strip_choice_letter(std::string_view answer) {
-  std::string_view s = trim(answer);
-  return std::string(trim(s.substr(leading_choice_marker(s))));
+  std::string_view s = trim_answer(answer);
+  return std::string(trim_answer(s.substr(leading_choice_marker(s))));
 }
 
 bool passkey_correct(std::string_view reference, std::string_view prediction) {
   size_t begin = prediction.find_first_of("0123456789");
   if (begin == std::string_view::npos) return false;
   size_t end = prediction.find_first_not_of("0123456789", begin);
-  return prediction.substr(begin, end == std::string_view::npos ? end : end - begin) == trim(reference);
+  return prediction.substr(begin, end == std::string_view::npos ? end : end - begin) == trim_answer(reference);
 }
 
 bool needle_correct(std::string_view reference, std::string_view prediction) {

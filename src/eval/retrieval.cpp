@@ -1,12 +1,12 @@
 // BM25 retrieval over a context's chunks with SQLite FTS5.
-#include "e2llm/retrieval.h"
+#include "e2llm/eval/retrieval.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <cctype>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 #include "eval/unicode_text.h"
 
 namespace e2llm {
@@ -38,9 +38,9 @@ std::string fts_or_query(std::string_view query) {
     out += fmt::format("{}\"{}\"", out.empty() ? "" : " OR ", word);
     word.clear();
   };
-  for (char32_t c : unicode::decode_utf8(query)) {
+  for (char32_t c : decode_utf8(query)) {
     if (unicode::is_python_word(c) && c != U'_') {
-      unicode::append_utf8(word, c);
+      append_utf8(word, c);
     } else {
       flush();
     }

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "e2llm/metrics.h"
+#include "e2llm/eval/metrics.h"
 #include "eval/unicode_text.h"
 
 namespace e2llm {
@@ -158,7 +158,7 @@ PRF& field(RougeScores& s, int type) { return const_cast<PRF&>(field(std::as_con
 }  // namespace
 
 std::vector<std::string> rouge_tokenize(std::string_view text) {
-  std::u32string lower = unicode::python_lower(unicode::decode_utf8(text));
+  std::u32string lower = unicode::python_lower(decode_utf8(text));
   std::vector<std::string> tokens;
   std::string current;
   for (char32_t c : lower) {

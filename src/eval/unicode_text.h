@@ -6,12 +6,12 @@
 #include <vector>
 #include <string_view>
 
+#include "e2llm/core/utf8.h"
+
 namespace e2llm::unicode {
 
-// Bytes that are not valid UTF-8 decode to U+FFFD each (never a word or space).
-std::u32string decode_utf8(std::string_view text);
-void append_utf8(std::string& out, char32_t code_point);
-std::string encode_utf8(std::u32string_view text);
+// Text goes in and out through e2llm/core/utf8.h: decode_utf8() turns each
+// byte that is not valid UTF-8 into one U+FFFD (never a word or space).
 
 std::u32string python_lower(std::u32string_view text);
 bool is_python_space(char32_t c);

@@ -1,4 +1,4 @@
-#include "e2llm/fs.h"
+#include "e2llm/io/fs.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm {
 
@@ -55,8 +55,13 @@ nlohmann::json read_json_file(const std::string& path) {
   std::string text = read_text_file(path);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // Parse errors, and numbers too large for a double (out_of_range), in
+    // nlohmann's words without its "[json.exception.parse_error.101] " tag.
+    std::string_view reason = e.what();
+    if (reason.starts_with("[json.exception.") && reason.find("] ") != std::string_view::npos)
+      reason.remove_prefix(reason.find("] ") + 2);
+    fail("{}: invalid JSON: {}", path, reason);
   }
 }
 

@@ -1,10 +1,11 @@
 // GgufFile: a memory-mapped GGUF file, its metadata by key and its tensors.
-#include "e2llm/gguf.h"
+#include "e2llm/io/gguf.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm {
 
@@ -95,5 +96,7 @@ torch::Tensor GgufFile::load_tensor(const std::string& name) const {
   dequantize_ggml(info->type, src, info->n_elements, out.data_ptr<float>());
   return out;
 }
+
+nlohmann::json gguf_to_hf_config(const GgufFile& file) { return gguf_to_hf_config(file.header(), file.path()); }
 
 }  // namespace e2llm

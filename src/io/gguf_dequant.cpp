@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "e2llm/error.h"
-#include "e2llm/gguf.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
 
 namespace e2llm {
 

@@ -2,13 +2,13 @@
 // Every count and length read from the file is bounded by the bytes left
 // before anything is allocated, so a hostile header cannot make us allocate
 // more than a small multiple of the file's own size.
-#include "e2llm/gguf_format.h"
+#include "e2llm/io/gguf_format.h"
 
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm {
 

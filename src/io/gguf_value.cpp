@@ -3,8 +3,8 @@
 #include <iterator>
 #include <limits>
 
-#include "e2llm/error.h"
-#include "e2llm/gguf_format.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf_format.h"
 
 namespace e2llm {
 

@@ -3,8 +3,8 @@
 #include <regex>
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/gguf.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
 
 namespace e2llm {
 

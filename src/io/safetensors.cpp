@@ -1,4 +1,4 @@
-#include "e2llm/safetensors.h"
+#include "e2llm/io/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,8 +8,8 @@
 #include <set>
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm {
 

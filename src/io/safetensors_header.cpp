@@ -1,12 +1,12 @@
 // The safetensors header parser, kept free of LibTorch so the fuzzer
 // (fuzz/fuzz_safetensors.cpp) can build it with clang and sanitizers alone.
-#include "e2llm/safetensors_header.h"
+#include "e2llm/io/safetensors_header.h"
 
 #include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/error.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm {
 

@@ -1,11 +1,11 @@
-#include "e2llm/weights.h"
+#include "e2llm/io/weights.h"
 
 #include <filesystem>
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/gguf.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
+#include "e2llm/io/safetensors.h"
 
 namespace e2llm {
 

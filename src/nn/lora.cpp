@@ -1,14 +1,15 @@
-#include "e2llm/lora.h"
+#include "e2llm/nn/lora.h"
 
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/cpu_features.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/core/cpu_features.h"
+#include "e2llm/io/safetensors.h"
+#include "io/json_fields.h"
 
 namespace e2llm::nn {
 
@@ -167,37 +168,21 @@ void save_peft_adapter(torch::nn::Module& root, const LoraConfig& config, const 
 namespace {
 
 LoraConfig parse_adapter_config(const std::string& path) {
-  nlohmann::json j = read_json_file(path);
-  auto field = [&](const char* key) -> const nlohmann::json& {
-    E2LLM_CHECK(j.contains(key), "{}: missing field '{}'", path, key);
-    return j[key];
-  };
-  E2LLM_CHECK(j.value("peft_type", "LORA") == "LORA", "{}: peft_type '{}' is not supported (only LORA)",
-              path, j.value("peft_type", ""));
+  const nlohmann::json j = read_json_file(path);
+  const std::string peft_type = json_fields::value_or<std::string>(j, "peft_type", "LORA", path);
+  E2LLM_CHECK(peft_type == "LORA", "{}: peft_type '{}' is not supported (only LORA)", path, peft_type);
   LoraConfig c;
-  E2LLM_CHECK(field("r").is_number_integer(), "{}: field 'r' must be an integer", path);
-  c.rank = j["r"].get<int64_t>();
-  E2LLM_CHECK(c.rank > 0, "{}: field 'r' must be positive", path);
-  if (j.contains("lora_alpha")) {
-    E2LLM_CHECK(j["lora_alpha"].is_number(), "{}: field 'lora_alpha' must be a number", path);
-    c.alpha = j["lora_alpha"].get<double>();
-  } else {
-    c.alpha = 8.0;  // PEFT's default
-  }
-  if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.dropout = j["lora_dropout"].get<double>();
-  if (j.contains("use_rslora") && j["use_rslora"].is_boolean()) c.use_rslora = j["use_rslora"].get<bool>();
-  const auto& t = field("target_modules");
-  if (t.is_string()) {
-    c.target_modules = {t.get<std::string>()};
-  } else {
-    E2LLM_CHECK(t.is_array(), "{}: 'target_modules' must be a list of names", path);
-    for (const auto& s : t) {
-      E2LLM_CHECK(s.is_string(), "{}: 'target_modules' must be a list of names", path);
-      c.target_modules.push_back(s.get<std::string>());
-    }
-  }
-  E2LLM_CHECK(!j.value("fan_in_fan_out", false), "{}: fan_in_fan_out adapters are not supported", path);
-  const std::string bias = j.value("bias", "none");
+  c.rank = json_fields::required<int64_t>(j, "r", path);
+  E2LLM_CHECK(c.rank > 0, "{}: field 'r' must be positive, got {}", path, c.rank);
+  c.alpha = json_fields::value_or<double>(j, "lora_alpha", 8.0, path);  // PEFT's default
+  c.dropout = json_fields::value_or<double>(j, "lora_dropout", c.dropout, path);
+  c.use_rslora = json_fields::value_or<bool>(j, "use_rslora", c.use_rslora, path);
+  // One module name or a list of them.
+  c.target_modules = json_fields::one_or_list<std::string>(json_fields::field(j, "target_modules", path),
+                                                          json_fields::Where(path, "target_modules"));
+  E2LLM_CHECK(!json_fields::value_or<bool>(j, "fan_in_fan_out", false, path),
+              "{}: fan_in_fan_out adapters are not supported", path);
+  const std::string bias = json_fields::value_or<std::string>(j, "bias", "none", path);
   E2LLM_CHECK(bias == "none", "{}: bias '{}' is not supported (only 'none')", path, bias);
   return c;
 }

@@ -1,25 +1,75 @@
-#include "e2llm/error.h"
-#include "e2llm/train_e2llm.h"
+// E2LLM as a training task: the two-task loss, calibration, the staged schedule.
+#include "e2llm/train/e2llm_task.h"
+
+#include <algorithm>
+
+#include "e2llm/core/error.h"
+#include "e2llm/eval/metrics.h"
 
 namespace e2llm {
 namespace {
 
 bool is_lora(const std::string& name) { return name.find("_lora.") != std::string::npos; }
 
+// Hidden states of the positions that predict a target (labels[t + 1] set),
+// through the LM head, against those targets: causal_lm_loss without
+// computing logits for every position.
+torch::Tensor target_loss(CausalLMImpl& lm, const torch::Tensor& hidden, const torch::Tensor& labels, int64_t row) {
+  torch::Tensor next = labels[row].slice(0, 1);
+  torch::Tensor where = (next != -100).nonzero().squeeze(1);
+  if (where.numel() == 0) return {};
+  torch::Tensor h = hidden[row].index_select(0, where);
+  torch::Tensor logits = lm.logits(h.unsqueeze(0)).squeeze(0).to(torch::kFloat32);
+  return torch::nn::functional::cross_entropy(logits, next.index_select(0, where));
+}
+
 }  // namespace
 
-EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<TrainExample>& examples, int64_t max_new_tokens) {
+E2llmLosses e2llm_losses(E2llmModel& model, const std::string& context, const std::string& prompt,
+                         const std::string& answer, std::mt19937_64& rng) {
+  const E2llmConfig& config = model.config();
+  ChunkedContext chunked = model.chunk_context(context);
+  torch::Tensor soft = model.encode_chunks(chunked);
+  const int64_t k = soft.size(0) / static_cast<int64_t>(chunked.chunks.size());
+  std::vector<std::vector<Segment>> batch = {model.assemble(soft, prompt, model.answer_ids(answer))};
+  if (config.alpha > 0) {
+    const int64_t n = static_cast<int64_t>(chunked.chunks.size());
+    const int64_t first = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
+    const int64_t count = std::min(config.understand_chunks, n - first);
+    const Chunk& a = chunked.chunks[first];
+    const Chunk& b = chunked.chunks[first + count - 1];
+    std::vector<int64_t> target = model.answer_ids(context.substr(a.begin, b.end - a.begin), config.max_restate_tokens);
+    batch.push_back(model.assemble(soft.narrow(0, first * k, count * k), config.restate_instruction, target));
+  }
+  CausalLMImpl& decoder = model.decoder();
+  AssembledBatch assembled = decoder.assemble(batch, Padding::Right);
+  torch::Tensor hidden = decoder.hidden_states(assembled.embeddings, assembled.attention_mask, assembled.positions);
+  E2llmLosses out;
+  out.reason = target_loss(decoder, hidden, assembled.labels, 0);
+  if (batch.size() > 1) out.understand = target_loss(decoder, hidden, assembled.labels, 1);
+  out.tokens = chunked.context_tokens;
+  for (int64_t length : assembled.lengths) out.tokens += length;
+  return out;
+}
+
+bool answers_match(const std::string& predicted, const std::string& expected) {
+  return squad_normalize(predicted) == squad_normalize(expected);
+}
+
+EvalSummary evaluate_exact_match(E2llmModel& model, const std::vector<Example>& examples, int64_t max_new_tokens) {
   EvalSummary summary;
   int64_t hits = 0;
-  for (const TrainExample& e : examples) {
-    hits += answers_match(model.generate(e.context, e.prompt, {max_new_tokens}), e.answer);
+  for (const Example& e : examples) {
+    const std::string predicted = model.generate(e.context, e.prompt, {max_new_tokens});
+    hits += std::any_of(e.answers.begin(), e.answers.end(),
+                        [&](const std::string& answer) { return answers_match(predicted, answer); });
     ++summary.examples;
   }
   summary.exact_match = summary.examples ? static_cast<double>(hits) / static_cast<double>(summary.examples) : 0;
   return summary;
 }
 
-E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<TrainExample> train, std::vector<TrainExample> eval,
+E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<Example> train, std::vector<Example> eval,
                                int64_t eval_examples, int64_t eval_max_new_tokens)
     : model_(model),
       train_(std::move(train)),
@@ -27,13 +77,16 @@ E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<TrainExample> trai
       eval_examples_(eval_examples),
       eval_max_new_tokens_(eval_max_new_tokens) {
   E2LLM_CHECK(!train_.empty(), "training: no training examples");
+  for (const Example& e : train_)
+    E2LLM_CHECK(!e.answers.empty(), "training: example '{}' has no answer to train on", e.id);
   if (static_cast<int64_t>(eval_.size()) > eval_examples_) eval_.resize(eval_examples_);
 }
 
 void E2llmTrainTask::initialize() {
   // Adapter input statistics from the training contexts.
   std::vector<std::string> contexts;
-  for (size_t i = 0; i < train_.size() && i < 256; ++i) contexts.push_back(train_[i].context);
+  const auto most = static_cast<size_t>(model_.config().calibration_chunks);  // each context gives >= 1 chunk
+  for (size_t i = 0; i < train_.size() && i < most; ++i) contexts.push_back(train_[i].context);
   model_.calibrate(contexts);
 }
 
@@ -49,8 +102,8 @@ std::vector<std::pair<std::string, torch::Tensor>> E2llmTrainTask::named_frozen(
 }
 
 MicroBatchLoss E2llmTrainTask::micro_batch_loss(std::mt19937_64& rng) {
-  const TrainExample& e = train_[rng() % train_.size()];
-  E2llmModel::Losses l = model_.losses(e.context, e.prompt, e.answer, rng);
+  const Example& e = train_[rng() % train_.size()];
+  E2llmLosses l = e2llm_losses(model_, e.context, e.prompt, e.answers.front(), rng);
   MicroBatchLoss out;
   out.loss = l.reason;
   out.parts["reason"] = l.reason.item<double>();

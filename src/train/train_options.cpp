@@ -1,17 +1,19 @@
-// TrainOptions <-> JSON ("training" section of a config file) and the
-// learning-rate schedule.
-#include <cmath>
-#include <functional>
+// TrainOptions <-> JSON ("training" section of a config file), read with the
+// checked readers, and the learning-rate schedule. Torch-free (see train_options.h).
+#include "e2llm/train/train_options.h"
 
-#include "e2llm/error.h"
-#include "e2llm/train.h"
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "e2llm/core/error.h"
+#include "io/json_field_table.h"
 
 namespace e2llm {
 namespace {
 
 // One table drives both directions, so a new option cannot be forgotten in one.
-template <typename Visit>
-void visit_fields(TrainOptions& o, Visit&& visit) {
+constexpr auto kFields = [](TrainOptions& o, auto&& visit) {
   visit("max_steps", o.max_steps);
   visit("max_time_s", o.max_time_s);
   visit("lr", o.lr);
@@ -32,53 +34,33 @@ void visit_fields(TrainOptions& o, Visit&& visit) {
   visit("log_every", o.log_every);
   visit("progress", o.progress);
   visit("resume", o.resume);
-}
+};
 
-void validate(const TrainOptions& o) {
-  E2LLM_CHECK(o.max_steps >= 1, "training.max_steps must be >= 1, got {}", o.max_steps);
-  E2LLM_CHECK(o.lr > 0 && std::isfinite(o.lr), "training.lr must be positive, got {}", o.lr);
-  E2LLM_CHECK(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, "training.min_lr_ratio must be in [0, 1], got {}",
+// `at` is "<file>: " or "".
+void validate(const TrainOptions& o, const std::string& at) {
+  E2LLM_CHECK(o.max_steps >= 1, "{}training.max_steps must be >= 1, got {}", at, o.max_steps);
+  E2LLM_CHECK(o.lr > 0 && std::isfinite(o.lr), "{}training.lr must be positive, got {}", at, o.lr);
+  E2LLM_CHECK(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, "{}training.min_lr_ratio must be in [0, 1], got {}", at,
               o.min_lr_ratio);
-  E2LLM_CHECK(o.warmup_steps >= 0, "training.warmup_steps must be >= 0, got {}", o.warmup_steps);
-  E2LLM_CHECK(o.grad_accum >= 1, "training.grad_accum must be >= 1, got {}", o.grad_accum);
-  E2LLM_CHECK(o.weight_decay >= 0, "training.weight_decay must be >= 0, got {}", o.weight_decay);
+  E2LLM_CHECK(o.warmup_steps >= 0, "{}training.warmup_steps must be >= 0, got {}", at, o.warmup_steps);
+  E2LLM_CHECK(o.grad_accum >= 1, "{}training.grad_accum must be >= 1, got {}", at, o.grad_accum);
+  E2LLM_CHECK(o.weight_decay >= 0, "{}training.weight_decay must be >= 0, got {}", at, o.weight_decay);
   E2LLM_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
-              "training.beta1/beta2 must be in [0, 1), got {} / {}", o.beta1, o.beta2);
-  E2LLM_CHECK(o.keep_checkpoints >= 1, "training.keep_checkpoints must be >= 1, got {}", o.keep_checkpoints);
+              "{}training.beta1/beta2 must be in [0, 1), got {} / {}", at, o.beta1, o.beta2);
+  E2LLM_CHECK(o.keep_checkpoints >= 1, "{}training.keep_checkpoints must be >= 1, got {}", at, o.keep_checkpoints);
 }
 
 }  // namespace
 
-TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
-  E2LLM_CHECK(j.is_object(), "training options must be a JSON object, got {}", j.type_name());
+TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& source) {
   TrainOptions o;
-  size_t known = 0;
-  visit_fields(o, [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    ++known;
-    try {
-      j.at(key).get_to(field);
-    } catch (const nlohmann::json::exception&) {
-      fail("training.{}: expected a {}, got {}", key, nlohmann::json(field).type_name(), j.at(key).dump());
-    }
-  });
-  if (known != j.size()) {
-    for (const auto& [key, value] : j.items()) {
-      bool found = false;
-      visit_fields(o, [&](const char* k, auto&) { found = found || key == k; });
-      E2LLM_CHECK(found, "training.{}: unknown option", key);
-    }
-  }
-  validate(o);
+  const json_fields::Where where(source, "training");
+  json_fields::read_fields(j, o, kFields, where);
+  validate(o, where.prefix());
   return o;
 }
 
-nlohmann::json TrainOptions::to_json() const {
-  nlohmann::json j = nlohmann::json::object();
-  TrainOptions copy = *this;
-  visit_fields(copy, [&](const char* key, auto& field) { j[key] = field; });
-  return j;
-}
+nlohmann::json TrainOptions::to_json() const { return json_fields::write_fields(*this, kFields); }
 
 double learning_rate_at(const TrainOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "e2llm/error.h"
-#include "e2llm/train.h"
+#include "e2llm/core/error.h"
+#include "e2llm/train/trainer.h"
 #include "progress.h"
 
 namespace e2llm {
@@ -104,13 +104,10 @@ TrainingState Trainer::State::export_state() const {
 
 void Trainer::State::import_state(const TrainingState& s) {
   check_base_models(s.base_models, task.base_models());
-  torch::NoGradGuard no_grad;
+  NamedParams everything = params;
+  for (auto& named : task.named_frozen()) everything.push_back(std::move(named));
+  copy_named_tensors(everything, s.trainable, "checkpoint");
   for (const auto& [name, p] : params) {
-    auto it = s.trainable.find(name);
-    E2LLM_CHECK(it != s.trainable.end(), "checkpoint has no trainable tensor '{}'", name);
-    E2LLM_CHECK(it->second.sizes() == p.sizes(), "checkpoint tensor '{}' has shape {}, the model has {}", name,
-                c10::str(it->second.sizes()), c10::str(p.sizes()));
-    p.copy_(it->second);
     auto steps = s.optimizer_steps.find(name);
     if (steps == s.optimizer_steps.end()) continue;
     auto state = std::make_unique<torch::optim::AdamWParamState>();
@@ -124,16 +121,6 @@ void Trainer::State::import_state(const TrainingState& s) {
     state->exp_avg_sq(s.optimizer.at(name + ".exp_avg_sq").to(p.options()).clone());
     optimizer->state()[optimizer_key(p)] = std::move(state);
   }
-  const auto frozen = task.named_frozen();
-  for (const auto& [name, t] : frozen) {
-    auto it = s.trainable.find(name);
-    E2LLM_CHECK(it != s.trainable.end() && it->second.sizes() == t.sizes(),
-                "checkpoint tensor '{}' is missing or misshapen", name);
-    t.copy_(it->second);
-  }
-  E2LLM_CHECK(s.trainable.size() == params.size() + frozen.size(),
-              "checkpoint has {} tensors, the model has {}: was it made with another config?",
-              s.trainable.size(), params.size() + frozen.size());
   if (s.torch_rng_state.defined()) {
     at::Generator generator = torch::globalContext().defaultGenerator(torch::kCPU);  // a shared handle
     generator.set_state(s.torch_rng_state);

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "e2llm/adapter.h"
-#include "e2llm/error.h"
+#include "e2llm/compress/adapter.h"
+#include "e2llm/core/error.h"
 
 using namespace e2llm;
 

@@ -6,8 +6,8 @@
 
 #include <limits>
 
-#include "e2llm/attention.h"
-#include "e2llm/error.h"
+#include "e2llm/encoder/attention.h"
+#include "e2llm/core/error.h"
 
 namespace e2llm::nn {
 namespace {

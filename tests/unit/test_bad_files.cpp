@@ -6,9 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using e2llm::test::run_cli;

@@ -5,11 +5,11 @@
 #include <numeric>
 #include <string>
 
-#include "e2llm/baselines.h"
-#include "e2llm/error.h"
-#include "e2llm/eval_run.h"
-#include "e2llm/evaluator.h"
-#include "e2llm/fs.h"
+#include "e2llm/eval/baselines.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/eval_run.h"
+#include "e2llm/eval/evaluator.h"
+#include "e2llm/io/fs.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "e2llm/chat_template.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
+#include "e2llm/generate/chat_template.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 #include "test_util.h"
 
 namespace e2llm {

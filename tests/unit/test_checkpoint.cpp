@@ -3,11 +3,12 @@
 
 #include <filesystem>
 
-#include "e2llm/checkpoint.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
-#include "e2llm/weights.h"
+#include "e2llm/io/checkpoint.h"
+#include "e2llm/io/checkpoint_json.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
+#include "e2llm/io/weights.h"
 #include "test_util.h"
 
 using namespace e2llm;
@@ -107,4 +108,43 @@ TEST(BaseModelIdentity, FingerprintFollowsConfigAndWeightsNotThePath) {
     EXPECT_NE(msg.find(two.weight_fingerprint), std::string::npos) << msg;
   }
   EXPECT_THROW(check_base_models({one}, {}), Error);
+}
+
+TEST(CheckpointJson, ParsesWhatItFormatsAndNamesTheBadField) {
+  CheckpointJson c;
+  c.step = 7;
+  c.config = {{"model", {{"chunk_size", 30}}}};
+  c.base_models = {{"decoder", "/m/dec", "0123456789abcdef", "fedcba9876543210"}};
+  c.optimizer_steps = {{"adapter.fc1.weight", 7}};
+  c.data_rng_state = "1 2 3";
+  const std::string text = format_checkpoint_json(c);
+  const CheckpointJson back = parse_checkpoint_json(text, "ck.json");
+  EXPECT_EQ(back.step, 7);
+  EXPECT_EQ(back.config, c.config);
+  ASSERT_EQ(back.base_models.size(), 1u);
+  EXPECT_TRUE(back.base_models[0].same_model(c.base_models[0]));
+  EXPECT_EQ(back.optimizer_steps, c.optimizer_steps);
+  EXPECT_EQ(format_checkpoint_json(back), text);
+
+  auto error_of = [](const std::string& json) {
+    try {
+      parse_checkpoint_json(json, "ck.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  const std::string head = R"({"format": "e2llm-checkpoint", "format_version": 1, )";
+  EXPECT_NE(error_of("{").find("ck.json: invalid JSON"), std::string::npos);
+  EXPECT_NE(error_of("[1e999999]").find("ck.json: invalid JSON"), std::string::npos);  // nlohmann's out_of_range
+  EXPECT_NE(error_of(R"({"format": 3, "step": 1})").find("ck.json"), std::string::npos);
+  EXPECT_NE(error_of(R"({"format": "e2llm-checkpoint", "format_version": 2, "step": 1})").find("format_version 2"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"("step": -1})").find("'step'"), std::string::npos);
+  EXPECT_NE(error_of(head + R"("step": "12"})").find("'step'"), std::string::npos);
+  EXPECT_NE(error_of(head + R"("step": 1, "base_models": [{"role": 1}]})").find("base_models[0]"), std::string::npos);
+  EXPECT_NE(error_of(head + R"("step": 1, "optimizer_steps": {"w": 1.5}})").find("optimizer_steps.w"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"("step": 1, "data_rng_state": 5})").find("data_rng_state"), std::string::npos);
+  EXPECT_EQ(error_of(head + R"("step": 1})"), "(accepted)");
 }

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <random>
 
-#include "e2llm/chunker.h"
-#include "e2llm/error.h"
+#include "e2llm/chunking/chunker.h"
+#include "e2llm/core/error.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -1,5 +1,11 @@
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "test_util.h"
 
 using e2llm::test::run_cli;
@@ -27,10 +33,41 @@ TEST(Cli, UnknownCommandFailsWithReason) {
   EXPECT_FALSE(r.output.empty());
 }
 
+namespace {
+
+// The subcommand names of `e2llm --help`: the first word of each indented
+// line under CLI11's "Subcommands:" heading. (Matching "info" anywhere would
+// also match --log-level's "trace, debug, info, ...".)
+std::vector<std::string> help_subcommands(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream in(help);
+  std::string line;
+  bool in_section = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("Subcommands:", 0) == 0) {
+      in_section = true;
+      continue;
+    }
+    if (!in_section) continue;
+    if (line.empty() || line[0] != ' ') break;  // the section ends at a blank or unindented line
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    names.push_back(name);
+  }
+  return names;
+}
+
+}  // namespace
+
 TEST(Cli, HelpListsInfo) {
   auto r = run_cli("--help");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.output.find("info"), std::string::npos);
+  const std::vector<std::string> names = help_subcommands(r.output);
+  ASSERT_NE(std::find(names.begin(), names.end(), "train"), names.end()) << "no subcommand list in:\n" << r.output;
+  EXPECT_NE(std::find(names.begin(), names.end(), "info"), names.end()) << r.output;
+  // "info" in an option's help text is not a subcommand.
+  EXPECT_EQ(help_subcommands("  --log-level TEXT  trace, debug, info\n"), std::vector<std::string>{});
 }
 
 TEST(CliInfo, ReportsHowBf16MatricesAreMultipliedAndRejectsABadOverride) {

@@ -5,8 +5,8 @@
 #include <set>
 #include <fstream>
 
-#include "e2llm/datasets.h"
-#include "e2llm/error.h"
+#include "e2llm/data/datasets.h"
+#include "e2llm/core/error.h"
 #include "test_util.h"
 
 using namespace e2llm;

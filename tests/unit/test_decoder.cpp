@@ -2,10 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "e2llm/decoder.h"
-#include "e2llm/error.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
+#include "support/random_models.h"
 
 using namespace e2llm;
 using e2llm::test::TempDir;

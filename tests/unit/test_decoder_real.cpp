@@ -3,8 +3,8 @@
 // three prompts (goldens from scripts/golden/make_decoder_golden.py --real-model).
 #include <torch/torch.h>
 
-#include "e2llm/decoder.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using namespace e2llm;

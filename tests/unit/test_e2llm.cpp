@@ -1,15 +1,24 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <filesystem>
+#include <sys/wait.h>
 
-#include "e2llm/e2llm.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/train_e2llm.h"
-#include "e2llm/train_synthetic.h"
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <nlohmann/json.hpp>
+
+#include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/core/error.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/train/e2llm_task.h"
+#include "e2llm/data/synthetic.h"
 #include "test_e2llm_models.h"
 #include "test_util.h"
+#include "support/random_models.h"
 
 using namespace e2llm;
 using e2llm::test::TempDir;
@@ -28,11 +37,31 @@ E2llmConfig tiny_config(const test::TinyModels& m) {
   return c;
 }
 
+// Runs the CLI with stdout and stderr apart (stderr through `err_file`).
+struct SplitResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+SplitResult run_cli_split(const std::string& args, const std::string& err_file) {
+  SplitResult r;
+  FILE* pipe = ::popen((test::cli_path() + " " + args + " 2>'" + err_file + "'").c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err_file, std::ios::binary);
+  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
 struct Fixture : ::testing::Test {
   TempDir dir;
-  KeyValueTaskOptions task;
-  test::TinyModels models = test::write_tiny_models(dir.path(), key_value_vocabulary(task), 128);
-  std::vector<TrainExample> examples = make_key_value_examples({16, 16, 2, 300, 64, 8}, 4, 3);
+  KvOptions task{.vocabulary = KvVocabulary::closed};
+  test::TinyModels models = test::write_tiny_models(dir.path(), kv_vocabulary(task), 128);
+  std::vector<Example> examples = kv_dataset({.facts = 2, .words = 300, .seed = 3, .vocabulary = KvVocabulary::closed, .min_fact_gap = 7}, 4);
 };
 
 }  // namespace
@@ -83,7 +112,7 @@ TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   }
 
   std::mt19937_64 rng(1);
-  E2llmModel::Losses l = model.losses(examples[0].context, examples[0].prompt, examples[0].answer, rng);
+  E2llmLosses l = e2llm_losses(model, examples[0].context, examples[0].prompt, examples[0].answers[0], rng);
   ASSERT_TRUE(l.understand.defined());
   EXPECT_TRUE(std::isfinite(l.reason.item<double>()));
   (l.reason + l.understand).backward();
@@ -100,7 +129,7 @@ TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
   config.pooling = {PoolingMode::kMean, 1, 4, false};
   E2llmModel model(config);
   std::vector<std::string> contexts;
-  for (const TrainExample& e : examples) contexts.push_back(e.context);
+  for (const Example& e : examples) contexts.push_back(e.context);
   model.calibrate(contexts);
 
   // The statistics are those of the chunks' pooled vectors, measured here independently.
@@ -110,8 +139,9 @@ TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
   torch::Tensor pooled;
   {
     torch::NoGradGuard no_grad;
-    Pooler mean_pooler(config.pooling, model.encoder().hidden_size());
-    pooled = model.encoder().encode_tokens(ids, mean_pooler).squeeze(1);
+    TextEncoder encoder = TextEncoder::load(config.encoder_path, EncoderOptions{});
+    Pooler mean_pooler(config.pooling, encoder.hidden_size());
+    pooled = encoder.encode_tokens(ids, mean_pooler).squeeze(1);
   }
   std::map<std::string, torch::Tensor> state;
   for (auto& [name, t] : model.named_state()) state[name] = t;
@@ -166,7 +196,7 @@ TEST_F(Fixture, CheckpointRestoresTheModelAndRefusesOtherBaseModels) {
 
 TEST_F(Fixture, CliTrainsAndAnswers) {
   TempDir out;
-  write_examples_jsonl(dir.file("train.jsonl"), examples);
+  write_examples(dir.file("train.jsonl"), examples);
   write_file_atomic(dir.file("context.txt"), examples[0].context);
   nlohmann::json config = {{"model", tiny_config(models).to_json()},
                            {"training", {{"max_steps", 2}, {"output_dir", out.path()}, {"lr", 1e-3}}},
@@ -175,11 +205,49 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   auto trained = test::run_cli("train --config " + dir.file("config.json") + " --quiet");
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   EXPECT_NE(trained.output.find("trained to step 2"), std::string::npos) << trained.output;
-  auto answered = test::run_cli("answer --model " + out.path() + " --context " + dir.file("context.txt") +
-                                " --question 'what is held by k1' --max-new-tokens 3 --verbose");
-  ASSERT_EQ(answered.exit_code, 0) << answered.output;
-  for (const char* line : {"chunks", "compression", "encode", "prefill", "decode", "peak memory"})
-    EXPECT_NE(answered.output.find(line), std::string::npos) << line << " in " << answered.output;
+
+  // What the library answers with the same checkpoint, context and question
+  // (greedy), and how it chunks the context.
+  const std::string question = "what is held by k1";
+  const int64_t max_new_tokens = 6;
+  std::string expected;
+  AnswerTiming timing;
+  ChunkedContext chunked;
+  int64_t chunk_size = 0;
+  {
+    torch::InferenceMode inference;
+    auto model = load_e2llm(out.path());
+    chunked = model->chunk_context(examples[0].context);
+    chunk_size = model->chunk_size();
+    expected = model->generate(examples[0].context, question, {max_new_tokens}, &timing);
+  }
+  ASSERT_GT(chunked.ids.size(), 1u);
+  EXPECT_EQ(timing.chunks, static_cast<int64_t>(chunked.ids.size()));
+  ASSERT_FALSE(expected.empty()) << "an empty answer would make the comparison below say little";
+
+  // The CLI prints that answer alone on stdout; --verbose reports on stderr.
+  auto answered = run_cli_split("answer --model " + out.path() + " --context " + dir.file("context.txt") +
+                                    " --question '" + question + "' --max-new-tokens " +
+                                    std::to_string(max_new_tokens) + " --verbose",
+                                dir.file("stderr.txt"));
+  ASSERT_EQ(answered.exit_code, 0) << answered.out << answered.err;
+  EXPECT_EQ(answered.out, expected + "\n") << answered.err;
+  const std::string& report = answered.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(report, m, std::regex(R"(chunks +(\d+) \(chunk size (\d+) encoder tokens\))")))
+      << report;
+  EXPECT_EQ(std::stoll(m[1]), static_cast<int64_t>(chunked.ids.size())) << report;
+  EXPECT_EQ(std::stoll(m[2]), chunk_size) << report;
+  ASSERT_TRUE(std::regex_search(report, m,
+                                std::regex(R"(context tokens +(\d+) encoder tokens -> (\d+) decoder positions)")))
+      << report;
+  EXPECT_EQ(std::stoll(m[1]), chunked.context_tokens) << report;
+  EXPECT_EQ(std::stoll(m[2]), timing.soft_tokens) << report;
+  ASSERT_TRUE(std::regex_search(report, m, std::regex(R"(decode +[0-9.]+ s \((\d+) tokens\))"))) << report;
+  EXPECT_EQ(std::stoll(m[1]), timing.generated_tokens) << report;
+  for (const char* line : {"compression", "encode", "prefill", "peak memory"})
+    EXPECT_NE(report.find(line), std::string::npos) << line << " in " << report;
+
   auto missing = test::run_cli("answer --model " + dir.file("nope") + " --context x --question q");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("e2llm: error:"), std::string::npos) << missing.output;

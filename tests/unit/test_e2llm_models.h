@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "e2llm/decoder.h"
-#include "e2llm/encoder.h"
-#include "e2llm/fs.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/io/fs.h"
+#include "support/random_models.h"
 
 namespace e2llm::test {
 

@@ -6,9 +6,9 @@
 
 #include <sstream>
 
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
+#include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -6,13 +6,14 @@
 #include <sstream>
 #include <set>
 
-#include "e2llm/encoder.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/lora.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/nn/lora.h"
+#include "e2llm/io/safetensors.h"
 #include "test_e2llm_models.h"
 #include "test_util.h"
+#include "support/random_models.h"
 
 using namespace e2llm;
 using e2llm::test::TempDir;

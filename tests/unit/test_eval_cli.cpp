@@ -7,11 +7,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "e2llm/baselines.h"
-#include "e2llm/e2llm.h"
-#include "e2llm/fs.h"
-#include "e2llm/tokenizer.h"
-#include "e2llm/train_synthetic.h"
+#include "e2llm/eval/baselines.h"
+#include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/tokenizer/tokenizer.h"
+#include "e2llm/data/synthetic.h"
 #include "test_e2llm_models.h"
 #include "test_util.h"
 
@@ -30,18 +30,18 @@ std::vector<std::string> lines_of(const std::string& path) {
 
 struct EvalCli : ::testing::Test {
   TempDir dir;
-  KeyValueTaskOptions task{16, 16, 2, 300, 64, 8};
-  test::TinyModels models = test::write_tiny_models(dir.path(), key_value_vocabulary(task), 128);
+  KvOptions task{.facts = 2, .words = 300, .seed = 7, .vocabulary = KvVocabulary::closed, .min_fact_gap = 7};
+  test::TinyModels models = test::write_tiny_models(dir.path(), kv_vocabulary(task), 128);
   std::string data = dir.file("kv.jsonl");
 
   void SetUp() override {
     std::string out;
     int i = 0;
-    for (const TrainExample& t : make_key_value_examples(task, 4, 7)) {
+    for (const Example& t : kv_dataset(task, 4)) {
       nlohmann::json j = {{"id", "kv-" + std::to_string(i++)},
                           {"context", t.context},
                           {"prompt", t.prompt},
-                          {"answers", {t.answer}},
+                          {"answers", t.answers},
                           {"meta", nlohmann::json::object()}};
       out += j.dump() + "\n";
     }
@@ -126,8 +126,9 @@ TEST_F(EvalCli, E2llmAnswersFromACheckpoint) {
   c.chunker.chunk_size = 30;
   c.pooling = {PoolingMode::kSegments, 2, 4, false};
   TempDir ckpt;
-  std::vector<TrainExample> train = make_key_value_examples(task, 2, 3);
-  write_examples_jsonl(dir.file("train.jsonl"), train);
+  KvOptions train_task = task;
+  train_task.seed = 3;
+  write_examples(dir.file("train.jsonl"), kv_dataset(train_task, 2));
   nlohmann::json config = {{"model", c.to_json()},
                            {"training", {{"max_steps", 1}, {"output_dir", ckpt.path()}}},
                            {"data", {{"train", "train.jsonl"}}}};

@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/generate.h"
+#include "e2llm/core/error.h"
+#include "e2llm/generate/generate.h"
 #include "test_util.h"
+#include "support/random_models.h"
 
 namespace e2llm {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/fs.h"
+#include "e2llm/io/fs.h"
 #include "test_util.h"
 
 namespace e2llm {
@@ -15,11 +15,7 @@ nlohmann::json golden_case(size_t i) {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
-// Runs the CLI on the real model; skips while the tokenizer cannot read GGUF vocabularies.
-#define RUN_ON_REAL_MODEL(result, args)                                                   \
-  test::CommandResult result = test::run_cli(args);                                       \
-  if (result.output.find("GGUF vocabularies are not supported yet") != std::string::npos) \
-  GTEST_SKIP() << "the tokenizer does not read GGUF vocabularies yet"
+#define RUN_ON_REAL_MODEL(result, args) test::CommandResult result = test::run_cli(args)
 
 TEST(GenerateCli, GreedyJsonEqualsTransformersOnSmolLM2) {
   E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "e2llm/fs.h"
-#include "e2llm/generate.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/generate/generate.h"
 #include "test_util.h"
 
 namespace e2llm {

@@ -2,8 +2,8 @@
 // and how much text the streamer may show.
 #include <gtest/gtest.h>
 
-#include "e2llm/error.h"
-#include "e2llm/stop_criteria.h"
+#include "e2llm/core/error.h"
+#include "e2llm/generate/stop_criteria.h"
 #include "test_util.h"
 
 namespace e2llm {

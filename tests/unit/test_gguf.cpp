@@ -8,10 +8,10 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/gguf.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/gguf.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/fs.h"
-#include "e2llm/gguf.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/gguf.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using e2llm::test::run_cli;

@@ -4,10 +4,10 @@
 
 #include <filesystem>
 
-#include "e2llm/decoder.h"
-#include "e2llm/error.h"
-#include "e2llm/lora.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/core/error.h"
+#include "e2llm/nn/lora.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using namespace e2llm;

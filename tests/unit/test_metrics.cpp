@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "e2llm/error.h"
-#include "e2llm/metrics.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/metrics.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -3,9 +3,9 @@
 
 #include <fstream>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/model_files.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/model_files.h"
 #include "test_util.h"
 
 using namespace e2llm;

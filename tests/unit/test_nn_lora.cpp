@@ -1,8 +1,8 @@
 #include <torch/torch.h>
 
-#include "e2llm/error.h"
-#include "e2llm/lora.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/nn/lora.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using namespace e2llm;

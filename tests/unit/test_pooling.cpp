@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "e2llm/error.h"
-#include "e2llm/pooling.h"
+#include "e2llm/core/error.h"
+#include "e2llm/compress/pooling.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -1,5 +1,5 @@
 // BM25 retrieval over chunks with SQLite FTS5.
-#include "e2llm/retrieval.h"
+#include "e2llm/eval/retrieval.h"
 #include "test_util.h"
 
 using namespace e2llm;

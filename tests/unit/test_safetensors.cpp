@@ -2,9 +2,9 @@
 
 #include <fstream>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -6,10 +6,10 @@
 
 #include <cmath>
 
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/safetensors.h"
-#include "e2llm/sampling.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/safetensors.h"
+#include "e2llm/generate/sampling.h"
 #include "test_util.h"
 
 namespace e2llm {

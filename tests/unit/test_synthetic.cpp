@@ -3,10 +3,10 @@
 #include <set>
 #include <sstream>
 
-#include "e2llm/datasets.h"
-#include "e2llm/error.h"
-#include "e2llm/metrics.h"
-#include "e2llm/synthetic.h"
+#include "e2llm/data/datasets.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/metrics.h"
+#include "e2llm/data/synthetic.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/error.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/core/error.h"
+#include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
-#include "text/unicode.h"
+#include "tokenizer/unicode.h"
 
 namespace e2llm {
 namespace {

@@ -3,8 +3,8 @@
 // scripts/golden/make_tokenizer_golden.py.
 #include <gtest/gtest.h>
 
-#include "e2llm/error.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/core/error.h"
+#include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
 #include "unit/test_tokenizer_golden.h"
 
@@ -29,7 +29,7 @@ TEST(TokenizerGguf, Gemma3SentencePieceBpe) {
 }
 
 TEST(TokenizerGguf, FileWithoutVocabularyIsAClearError) {
-  const std::string path = std::string(E2LLM_SOURCE_DIR) + "/fuzz/corpus/gguf/metadata_only.gguf";
+  const std::string path = test::source_dir() + "/fuzz/corpus/gguf/metadata_only.gguf";
   try {
     Tokenizer::from_file(path);
     FAIL() << "expected an error";

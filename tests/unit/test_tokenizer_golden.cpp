@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "e2llm/tokenizer.h"
+#include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
 #include "unit/test_tokenizer_golden.h"
 
@@ -46,11 +46,6 @@ TEST(TokenizerGolden, SentencePieceUnigramModel) {
 TEST(TokenizerGolden, AllMiniLmL6V2) {
   E2LLM_REQUIRE_REAL_MODEL(dir, "all-MiniLM-L6-v2");
   expect_matches_golden(*Tokenizer::from_file(dir), "all-MiniLM-L6-v2");
-}
-
-TEST(TokenizerGolden, BgeSmallEnV15) {
-  E2LLM_REQUIRE_REAL_MODEL(dir, "bge-small-en-v1.5");
-  expect_matches_golden(*Tokenizer::from_file(dir), "bge-small-en-v1.5");
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "e2llm/tokenizer.h"
+#include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 namespace e2llm::test {

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <thread>
 
-#include "e2llm/checkpoint.h"
-#include "e2llm/error.h"
-#include "e2llm/train.h"
+#include "e2llm/io/checkpoint.h"
+#include "e2llm/core/error.h"
+#include "e2llm/train/trainer.h"
 #include "test_util.h"
 
 using namespace e2llm;

@@ -5,9 +5,9 @@
 #include <cstdio>
 
 #include "command.h"
-#include "e2llm/e2llm.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
+#include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm::cli {
 namespace {

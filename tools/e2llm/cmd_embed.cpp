@@ -8,10 +8,10 @@
 #include <memory>
 
 #include "command.h"
-#include "e2llm/encoder.h"
-#include "e2llm/error.h"
-#include "e2llm/runtime.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/core/error.h"
+#include "e2llm/core/runtime.h"
+#include "e2llm/tokenizer/tokenizer.h"
 
 namespace e2llm::cli {
 namespace {

@@ -4,10 +4,10 @@
 #include <filesystem>
 
 #include "command.h"
-#include "e2llm/baselines.h"
-#include "e2llm/error.h"
-#include "e2llm/evaluator.h"
-#include "e2llm/fs.h"
+#include "e2llm/eval/baselines.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/evaluator.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm::cli {
 namespace {

@@ -3,15 +3,16 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 
 #include "command.h"
-#include "e2llm/chat_template.h"
-#include "e2llm/error.h"
-#include "e2llm/generate.h"
-#include "e2llm/runtime.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/generate/chat_template.h"
+#include "e2llm/core/error.h"
+#include "e2llm/generate/generate.h"
+#include "e2llm/core/runtime.h"
+#include "e2llm/tokenizer/tokenizer.h"
 
 namespace e2llm::cli {
 namespace {
@@ -54,7 +55,11 @@ void run_generate(const GenerateArgs& a) {
   g.sampling = sampling_config(a);  // bad settings fail before the model loads
   DecoderOptions options;
   options.dtype = parse_dtype(a.dtype);
+  const auto load_start = std::chrono::steady_clock::now();
   CausalLM lm = load_causal_lm(a.model, options);
+  spdlog::info("loaded decoder {} ({}, {} layers, hidden {}) in {:.2f} s", a.model, to_string(lm->config().family),
+               lm->config().num_layers, lm->hidden_size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
   E2LLM_CHECK(!lm->tokenizer_path().empty(), "{}: no tokenizer.json beside the model", a.model);
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::from_file(lm->tokenizer_path());
 

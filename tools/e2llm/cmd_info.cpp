@@ -4,8 +4,8 @@
 #include <cstdio>
 
 #include "command.h"
-#include "e2llm/cpu_features.h"
-#include "e2llm/runtime.h"
+#include "e2llm/core/cpu_features.h"
+#include "e2llm/core/runtime.h"
 
 namespace e2llm::cli {
 namespace {

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/model_files.h"
-#include "e2llm/weights.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/model_files.h"
+#include "e2llm/io/weights.h"
 
 namespace e2llm::cli {
 namespace {

@@ -2,9 +2,9 @@
 #include <cstdio>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/eval_run.h"
-#include "e2llm/fs.h"
+#include "e2llm/core/error.h"
+#include "e2llm/eval/eval_run.h"
+#include "e2llm/io/fs.h"
 
 namespace e2llm::cli {
 namespace {

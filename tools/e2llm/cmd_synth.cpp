@@ -2,9 +2,9 @@
 #include <cstdio>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/synthetic.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/data/synthetic.h"
 
 namespace e2llm::cli {
 namespace {

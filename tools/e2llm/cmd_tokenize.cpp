@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/tokenizer.h"
+#include "e2llm/core/error.h"
+#include "e2llm/tokenizer/tokenizer.h"
 
 namespace e2llm::cli {
 namespace {

@@ -7,9 +7,10 @@
 #include <filesystem>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/fs.h"
-#include "e2llm/train_e2llm.h"
+#include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/train/e2llm_task.h"
+#include "io/json_fields.h"
 
 namespace e2llm::cli {
 namespace {
@@ -29,21 +30,30 @@ std::string resolve(const std::string& base, const std::string& path) {
   return (std::filesystem::path(base) / path).lexically_normal().string();
 }
 
-nlohmann::json section(const nlohmann::json& j, const char* name, const std::string& file) {
-  E2LLM_CHECK(j.contains(name) && j[name].is_object(), "{}: the \"{}\" section (an object) is missing", file, name);
-  return j[name];
+// A section of the config: an object; an optional one may be left out ({}).
+nlohmann::json section(const nlohmann::json& j, const char* name, const std::string& file, bool required) {
+  const nlohmann::json* s = json_fields::find(j, name, file);
+  E2LLM_CHECK(s || !required, "{}: the \"{}\" section (an object) is missing", file, name);
+  if (!s) return nlohmann::json::object();
+  json_fields::require_object(*s, json_fields::Where(file, name));
+  return *s;
+}
+
+// Makes the path in section[key], when there is one, relative to the config's folder.
+void resolve_field(nlohmann::json& section, const char* key, const json_fields::Where& where,
+                   const std::string& base) {
+  if (auto path = json_fields::optional<std::string>(section, key, where)) section[key] = resolve(base, *path);
 }
 
 void run_train(const TrainArgs& args) {
-  nlohmann::json j = read_json_file(args.config);
+  const nlohmann::json j = read_json_file(args.config);
   const std::string base = std::filesystem::path(args.config).parent_path().string();
-  nlohmann::json model_json = section(j, "model", args.config);
-  for (const char* key : {"encoder", "decoder"})
-    if (model_json.contains(key)) model_json[key] = resolve(base, model_json[key].get<std::string>());
-  nlohmann::json training_json = j.value("training", nlohmann::json::object());
-  if (training_json.contains("output_dir")) training_json["output_dir"] = resolve(base, training_json["output_dir"]);
-  if (training_json.contains("metrics_log")) training_json["metrics_log"] = resolve(base, training_json["metrics_log"]);
-  TrainOptions options = TrainOptions::from_json(training_json);
+  nlohmann::json model_json = section(j, "model", args.config, true);
+  for (const char* key : {"encoder", "decoder"}) resolve_field(model_json, key, {args.config, "model"}, base);
+  nlohmann::json training_json = section(j, "training", args.config, false);
+  for (const char* key : {"output_dir", "metrics_log"})
+    resolve_field(training_json, key, {args.config, "training"}, base);
+  TrainOptions options = TrainOptions::from_json(training_json, args.config);
   if (args.max_steps > 0) options.max_steps = args.max_steps;
   if (args.max_time > 0) options.max_time_s = args.max_time;
   if (!args.output.empty()) options.output_dir = args.output;
@@ -51,16 +61,19 @@ void run_train(const TrainArgs& args) {
   options.progress = options.progress && !args.quiet;
   E2LLM_CHECK(!options.output_dir.empty(), "{}: training.output_dir (or --output) is required", args.config);
 
-  nlohmann::json data = section(j, "data", args.config);
-  E2LLM_CHECK(data.contains("train"), "{}: data.train (a JSONL file) is required", args.config);
-  std::vector<TrainExample> train = read_examples_jsonl(resolve(base, data["train"].get<std::string>()));
-  std::vector<TrainExample> eval;
-  if (data.contains("eval")) eval = read_examples_jsonl(resolve(base, data["eval"].get<std::string>()));
+  const nlohmann::json data = section(j, "data", args.config, true);
+  const json_fields::Where data_where(args.config, "data");
+  std::vector<Example> train =
+      read_examples(resolve(base, json_fields::required<std::string>(data, "train", data_where)), ExampleUse::training);
+  std::vector<Example> eval;
+  if (auto path = json_fields::optional<std::string>(data, "eval", data_where))
+    eval = read_examples(resolve(base, *path), ExampleUse::training);
 
   torch::manual_seed(options.seed);  // the adapter's initial weights
-  E2llmModel model(E2llmConfig::from_json(model_json));
-  E2llmTrainTask task(model, std::move(train), std::move(eval), data.value("eval_examples", 64),
-                      data.value("eval_max_new_tokens", 32));
+  E2llmModel model(E2llmConfig::from_json(model_json, args.config));
+  E2llmTrainTask task(model, std::move(train), std::move(eval),
+                      json_fields::value_or<int64_t>(data, "eval_examples", 64, data_where),
+                      json_fields::value_or<int64_t>(data, "eval_max_new_tokens", 32, data_where));
   Trainer trainer(task, options);
   TrainResult r = trainer.run();
   std::printf("trained to step %lld%s; last loss %.4f; checkpoint %s\n", static_cast<long long>(r.steps),

@@ -1,6 +1,7 @@
 // e2llm: the command-line front end. Subcommands register themselves
 // (command.h); this file parses the shared options and turns every error into
 // a one-line reason and exit code 1.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,8 +9,8 @@
 #include <iostream>
 
 #include "command.h"
-#include "e2llm/error.h"
-#include "e2llm/runtime.h"
+#include "e2llm/core/error.h"
+#include "e2llm/core/runtime.h"
 
 namespace e2llm::cli {
 
@@ -27,6 +28,15 @@ CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
   registered_commands().push_back({std::move(name), std::move(setup)});
 }
 
+// Only embed places models on a chosen device so far; every other command
+// would silently compute on the CPU, so an explicit non-CPU device is refused.
+void refuse_unsupported_device(const std::string& device, const std::string& command) {
+  if (device == "auto" || command == "embed") return;
+  const torch::Device parsed = parse_device(device);  // also refuses unknown names
+  E2LLM_CHECK(parsed.is_cpu(), "--device {}: '{}' runs on the CPU only (only embed uses another device so far)",
+              device, command);
+}
+
 }  // namespace e2llm::cli
 
 int main(int argc, char** argv) {
@@ -36,8 +46,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("e2llm ") + E2LLM_VERSION);
   GlobalOptions& g = global_options();
   app.add_option("--threads", g.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("--device", g.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, off")
+  app.add_option("--device", g.device,
+                 "auto, cpu, cuda or cuda:N (embed only; the other commands run on the CPU and refuse cuda)")
+      ->capture_default_str();
+  app.add_option("--log-level", g.log_level,
+                 "messages on stderr: trace, debug (timings), info (models loaded, chunk counts), warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
 
   auto& commands = registered_commands();
@@ -45,10 +59,15 @@ int main(int argc, char** argv) {
             [](const auto& a, const auto& b) { return a.name < b.name; });
   for (auto& command : commands) command.setup(app);
 
-  // Runs after parsing, before the chosen subcommand's callback.
+  // Runs after parsing, before the chosen subcommand's callback. Log lines go
+  // to stderr: stdout carries the commands' results.
   app.parse_complete_callback([&] {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("e2llm"));
+    spdlog::set_pattern("e2llm: %l: %v");
     spdlog::set_level(spdlog::level::from_str(g.log_level));
     e2llm::set_threads(g.threads);
+    const auto chosen = app.get_subcommands();
+    refuse_unsupported_device(g.device, chosen.empty() ? "" : chosen.front()->get_name());
   });
 
   try {

@@ -1,0 +1,132 @@
+// E2LLM (Encoder Elongated LLMs, arXiv 2409.06679): a long context is cut
+// into chunks, each chunk is encoded (BERT-family encoder, optional LoRA) and
+// pooled to k vectors, an adapter maps them into the decoder's embedding
+// space, and the decoder (optional LoRA) reads those "soft tokens" instead of
+// the raw text:
+//
+//   [prefix ids] [begin marker] [soft tokens of every chunk] [end marker]
+//   [prompt ids] -> answer ids
+//
+// with consecutive positions. All chunks of a context are encoded in batched
+// forward passes; the decoder never sees the context's text.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "e2llm/chunking/chunker.h"
+#include "e2llm/compress/pooling.h"
+#include "e2llm/e2llm/e2llm_config.h"
+#include "e2llm/decoder/decoder.h"
+#include "e2llm/generate/sampling.h"
+#include "e2llm/io/base_model.h"
+
+namespace e2llm {
+
+class TextEncoder;
+class Tokenizer;
+
+// The dtype of the base weights and compute: dtype "bfloat16" or "float32".
+torch::ScalarType torch_dtype(const E2llmConfig& config);
+
+// A context after chunking: the encoder ids of every chunk (special tokens
+// included) and where each chunk lies in the text.
+struct ChunkedContext {
+  std::vector<std::vector<int64_t>> ids;
+  std::vector<Chunk> chunks;
+  int64_t context_tokens = 0;  // encoder tokens of the whole context
+};
+
+// How E2llmModel::generate answers: the generic generate() (generate.h)
+// over the soft tokens, greedy unless `sampling` says otherwise.
+struct AnswerOptions {
+  AnswerOptions(int64_t max_new_tokens = 128) : max_new_tokens(max_new_tokens) {}  // NOLINT: `{n}` reads well
+  int64_t max_new_tokens;  // the stop token counts, as in generate()
+  SamplingConfig sampling;
+  std::vector<std::string> stop_strings;
+  std::function<void(std::string_view)> on_text;  // streaming, whole UTF-8 characters
+};
+
+struct AnswerTiming {
+  int64_t chunks = 0;
+  int64_t context_tokens = 0;  // encoder tokens
+  int64_t soft_tokens = 0;     // decoder positions used by the context
+  double encode_s = 0, prefill_s = 0, decode_s = 0;
+  int64_t generated_tokens = 0;
+};
+
+class E2llmModel {
+ public:
+  // Loads encoder, decoder and both tokenizers, attaches LoRA, builds the
+  // adapter/markers/pooling with torch's current generator.
+  explicit E2llmModel(E2llmConfig config);
+  ~E2llmModel();
+
+  const E2llmConfig& config() const { return config_; }
+  // The decoder, for training losses over assemble()'s segments.
+  CausalLMImpl& decoder() { return *decoder_; }
+  const Tokenizer& encoder_tokenizer() const { return *encoder_tokenizer_; }
+  const Tokenizer& decoder_tokenizer() const { return *decoder_tokenizer_; }
+  int64_t chunk_size() const { return chunk_size_; }
+
+  ChunkedContext chunk_context(std::string_view text) const;
+  // Soft tokens of all chunks: [chunks * k, decoder hidden] in the decoder's
+  // dtype; autograd flows. While nothing on the encoder side (encoder LoRA,
+  // pooling) is trainable, the pooled chunk vectors are remembered per
+  // context (up to config().pooled_cache_mb), so the many questions about one
+  // document during training or evaluation encode it once.
+  torch::Tensor encode_chunks(const ChunkedContext& context);
+  int64_t pooled_cache_hits() const;
+  torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
+
+  // Measures the pooled vectors' per-dimension mean and std over the chunks
+  // of `contexts` (at most config().calibration_chunks), for standardize_pooled. Training
+  // calls it before the first step; checkpoints store the result.
+  void calibrate(const std::vector<std::string>& contexts);
+
+  // The decoder input: prefix, markers around `soft`, the prompt (through
+  // prompt_template), then `answer_ids` as training targets when given.
+  std::vector<Segment> assemble(const torch::Tensor& soft, const std::string& prompt,
+                                const std::vector<int64_t>& answer_ids = {}) const;
+  // Decoder ids of `text` (at most max_tokens of them when >= 0), then EOS:
+  // a training target.
+  std::vector<int64_t> answer_ids(const std::string& text, int64_t max_tokens = -1) const;
+
+  // The answer to `prompt` about `context` (greedy by default).
+  std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
+                       AnswerTiming* timing = nullptr);
+
+  // Trainable tensors by checkpoint name: "adapter.*" (with the frozen
+  // "adapter.input_mean/input_std" of standardize_pooled), "markers.begin/end",
+  // "pooling.*", "encoder_lora.<PEFT key>", "decoder_lora.<PEFT key>".
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable();
+  // Every E2LLM-owned tensor (trainable or not) by the same names.
+  std::vector<std::pair<std::string, torch::Tensor>> named_state();
+  void load_state(const std::map<std::string, torch::Tensor>& tensors);  // strict: names and shapes
+  std::vector<BaseModelIdentity> base_models() const;
+
+ private:
+  struct Parts;
+  E2llmConfig config_;
+  std::shared_ptr<TextEncoder> encoder_;
+  CausalLM decoder_;
+  std::unique_ptr<Tokenizer> encoder_tokenizer_, decoder_tokenizer_;
+  std::unique_ptr<Parts> parts_;
+  int64_t chunk_size_ = 0;
+  std::vector<BaseModelIdentity> identities_;
+};
+
+// An E2LLM model restored from a checkpoint (root or step folder): config,
+// base models (refused when they are not the ones it was trained on) and
+// trained weights.
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint);
+
+}  // namespace e2llm

@@ -1,0 +1,304 @@
+// Passkey, needle-in-a-haystack and key -> value generators (see synthetic.h).
+#include "e2llm/data/synthetic.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "e2llm/core/error.h"
+
+namespace e2llm {
+namespace {
+
+// SplitMix64: tiny, fast, and the same stream everywhere.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, hi]; the modulo bias is below 2^-40 for the ranges used here.
+  int64_t uniform(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1)); }
+
+ private:
+  uint64_t state_;
+};
+
+uint64_t derive_seed(uint64_t seed, uint64_t index) { return Rng(seed * 0x100000001B3ull + index).next(); }
+
+const char* const kPasskeyTask =
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
+    "I will quiz you about the important information there.";
+const char* const kPasskeyFiller = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
+
+const char* const kNeutralSentences[] = {
+    "The river runs slowly past the old mill.",
+    "Most mornings the market opens before the sun is fully up.",
+    "A light rain fell over the fields during the night.",
+    "The library keeps its oldest maps in a cool dry room.",
+    "Several boats were tied along the wooden pier.",
+    "The road to the village climbs gently through the hills.",
+    "Bread from the corner bakery is usually sold out by noon.",
+    "The museum added a new wing for textiles last year.",
+    "Children played a long game of football in the square.",
+    "The train from the coast arrives a little after six.",
+    "A narrow path leads from the garden down to the lake.",
+    "The orchestra rehearsed the second movement twice.",
+    "Fresh snow covered the roofs of the mountain cabins.",
+    "The shop on the corner repairs clocks and watches.",
+    "Tall grass grew along both sides of the canal.",
+    "The committee met on Tuesday to review the budget.",
+    "Lanterns were hung along the street for the festival.",
+    "The old bridge was rebuilt with stone from the quarry.",
+    "A flock of geese crossed the sky heading south.",
+    "The students planted a row of young oak trees.",
+    "The harbour lights flickered on as evening came.",
+    "A small cafe serves soup and bread near the station.",
+    "The farmer checked the fences after the storm.",
+    "Dust drifted through the beams of afternoon light.",
+};
+constexpr size_t kNeutralCount = sizeof(kNeutralSentences) / sizeof(kNeutralSentences[0]);
+
+size_t word_count(const std::string& s) {
+  size_t n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool space = c == ' ' || c == '\n' || c == '\t';
+    n += !space && !in_word;
+    in_word = !space;
+  }
+  return n;
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string w;
+  for (char c : s) {
+    if (c == ' ' || c == '\n' || c == '\t') {
+      if (!w.empty()) out.push_back(std::move(w));
+      w.clear();
+    } else {
+      w.push_back(c);
+    }
+  }
+  if (!w.empty()) out.push_back(std::move(w));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, const char* sep, size_t begin, size_t end) {
+  std::string out;
+  for (size_t i = begin; i < end; ++i) {
+    if (i > begin) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+void check_depth(double depth) { E2LLM_CHECK(depth >= 0.0 && depth <= 1.0, "depth {} is outside [0, 1]", depth); }
+
+std::vector<std::string> haystack_words(const NeedleOptions& o, Rng& rng) {
+  std::vector<std::string> out;
+  if (!o.haystack.empty()) {
+    auto source = split_words(o.haystack);
+    E2LLM_CHECK(!source.empty(), "the haystack text has no words");
+    while (out.size() < o.words) out.insert(out.end(), source.begin(), source.end());
+  } else {
+    while (out.size() < o.words) {
+      auto s = split_words(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
+      out.insert(out.end(), s.begin(), s.end());
+    }
+  }
+  out.resize(o.words);
+  return out;
+}
+
+// Moves a word position back to just after a sentence end (or to 0).
+size_t sentence_boundary_before(const std::vector<std::string>& words, size_t position) {
+  while (position > 0 && words[position - 1].back() != '.') --position;
+  return position;
+}
+
+std::string depth_tag(double depth) { return fmt::format("{}", static_cast<int>(std::lround(depth * 100))); }
+
+std::string random_key(Rng& rng) {
+  std::string key(6, 'a');
+  for (char& c : key) c = static_cast<char>('a' + rng.uniform(0, 25));
+  return key;
+}
+
+}  // namespace
+
+Example make_passkey(const PasskeyOptions& o) {
+  check_depth(o.depth);
+  Rng rng(derive_seed(o.seed, 0));
+  const std::string key = std::to_string(rng.uniform(1, 50000));
+  const std::string key_line = fmt::format("The pass key is {0}. Remember it. {0} is the pass key.", key);
+  // Whole filler blocks for the words the task and key lines leave.
+  const size_t fixed = word_count(kPasskeyTask) + word_count(key_line);
+  const size_t blocks = std::max<size_t>(1, (o.words > fixed ? o.words - fixed : 0) / word_count(kPasskeyFiller));
+  const auto before = static_cast<size_t>(std::lround(o.depth * static_cast<double>(blocks)));
+  std::vector<std::string> parts{kPasskeyTask};
+  for (size_t i = 0; i < before; ++i) parts.emplace_back(kPasskeyFiller);
+  parts.push_back(key_line);
+  for (size_t i = before; i < blocks; ++i) parts.emplace_back(kPasskeyFiller);
+  Example e;
+  e.context = join(parts, " ", 0, parts.size());
+  e.id = fmt::format("passkey-{}w-d{}-s{}", o.words, depth_tag(o.depth), o.seed);
+  e.prompt = "What is the pass key? The pass key is";
+  e.answers = {key};
+  e.meta = {{"task", "passkey"}, {"words", word_count(e.context)}, {"depth", o.depth}, {"seed", o.seed}};
+  return e;
+}
+
+Example make_needle(const NeedleOptions& o) {
+  check_depth(o.depth);
+  Rng rng(derive_seed(o.seed, 1));
+  auto words = haystack_words(o, rng);
+  size_t at = sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
+  Example e;
+  e.context = join(words, " ", 0, at);
+  if (at) e.context.push_back(' ');
+  e.context += o.needle;
+  if (at < words.size()) e.context += fmt::format(" {}", join(words, " ", at, words.size()));
+  e.id = fmt::format("needle-{}w-d{}-s{}", o.words, depth_tag(o.depth), o.seed);
+  e.prompt = o.question;
+  e.answers = {o.answer};
+  e.meta = {{"task", "needle"}, {"words", word_count(e.context)}, {"depth", o.depth}, {"seed", o.seed},
+            {"needle_word_offset", at}};
+  return e;
+}
+
+std::vector<Example> passkey_grid(const GridOptions& g) {
+  std::vector<Example> out;
+  for (size_t length : g.lengths)
+    for (double depth : g.depths)
+      for (size_t s = 0; s < g.samples; ++s) out.push_back(make_passkey({length, depth, derive_seed(g.seed, out.size())}));
+  return out;
+}
+
+std::vector<Example> needle_grid(const GridOptions& g, const NeedleOptions& base) {
+  std::vector<Example> out;
+  for (size_t length : g.lengths)
+    for (double depth : g.depths)
+      for (size_t s = 0; s < g.samples; ++s) {
+        NeedleOptions o = base;
+        o.words = length;
+        o.depth = depth;
+        o.seed = derive_seed(g.seed, out.size());
+        out.push_back(make_needle(o));
+      }
+  return out;
+}
+
+namespace {
+
+const char* const kClosedFiller[] = {"the", "grass", "is",    "green", "sky", "blue",  "sun",  "warm",
+                                     "and", "we",    "walk",  "home",  "again", "river", "runs", "slow"};
+constexpr size_t kClosedFillerCount = sizeof(kClosedFiller) / sizeof(kClosedFiller[0]);
+
+void check_kv(const KvOptions& o) {
+  E2LLM_CHECK(o.facts >= 1 && o.facts <= 100000, "kv: facts must be in [1, 100000], got {}", o.facts);
+  E2LLM_CHECK(o.min_fact_gap <= 100000, "kv: min_fact_gap must be at most 100000, got {}", o.min_fact_gap);
+  if (o.vocabulary == KvVocabulary::natural) return;
+  E2LLM_CHECK(o.facts <= o.keys, "kv: facts must be in [1, keys={}], got {}", o.keys, o.facts);
+  E2LLM_CHECK(o.keys <= 100000 && o.values >= 1 && o.values <= 100000, "kv: keys and values must be in [1, 100000]");
+  E2LLM_CHECK(o.sentence_words >= 2 && o.sentence_words <= 1000, "kv: sentence_words must be in [2, 1000], got {}",
+              o.sentence_words);
+  E2LLM_CHECK(o.filler_words >= 1 && o.filler_words <= kClosedFillerCount, "kv: filler_words must be in [1, {}], got {}",
+              kClosedFillerCount, o.filler_words);
+}
+
+// `count` distinct picks from [0, n), in the order drawn (partial Fisher-Yates).
+std::vector<size_t> distinct_picks(Rng& rng, size_t n, size_t count) {
+  std::vector<size_t> pool(n);
+  for (size_t i = 0; i < n; ++i) pool[i] = i;
+  for (size_t i = 0; i < count; ++i)
+    std::swap(pool[i], pool[static_cast<size_t>(rng.uniform(static_cast<int64_t>(i), static_cast<int64_t>(n) - 1))]);
+  pool.resize(count);
+  return pool;
+}
+
+}  // namespace
+
+Example make_kv(const KvOptions& o, size_t index) {
+  check_kv(o);
+  const bool closed = o.vocabulary == KvVocabulary::closed;
+  Rng rng(derive_seed(o.seed, 1000 + index));
+  // The facts: distinct keys, random values.
+  std::vector<std::pair<std::string, std::string>> facts;
+  if (closed) {
+    for (size_t key : distinct_picks(rng, o.keys, o.facts))
+      facts.emplace_back(fmt::format("k{}", key), fmt::format("v{}", rng.uniform(0, static_cast<int64_t>(o.values) - 1)));
+  } else {
+    std::set<std::string> used;
+    while (facts.size() < o.facts) {
+      std::string key = random_key(rng);
+      if (used.insert(key).second) facts.emplace_back(key, std::to_string(rng.uniform(1000, 9999)));
+    }
+  }
+  auto fact_sentence = [&](const std::pair<std::string, std::string>& f) {
+    return closed ? fmt::format("{} holds {} .", f.first, f.second)
+                  : fmt::format("The value of key {} is {}.", f.first, f.second);
+  };
+  // Filler sentences until the facts and the filler reach the length.
+  std::vector<std::string> filler;
+  size_t words = 0;
+  for (const auto& f : facts) words += word_count(fact_sentence(f));
+  while (words < o.words) {
+    if (closed) {
+      std::string sentence;
+      for (size_t w = 0; w + 1 < o.sentence_words; ++w)
+        sentence += fmt::format("{} ", kClosedFiller[rng.uniform(0, static_cast<int64_t>(o.filler_words) - 1)]);
+      filler.push_back(sentence + ".");
+    } else {
+      filler.emplace_back(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
+    }
+    words += word_count(filler.back());
+  }
+  // Fact i goes to line at[i] of the filler.size() + facts lines, increasing,
+  // with at least min_fact_gap filler lines between two facts: pick from the
+  // range with the gaps taken out, then spread out again.
+  const size_t gaps = (o.facts - 1) * o.min_fact_gap;
+  E2LLM_CHECK(filler.size() >= gaps, "kv: {} facts {} filler sentences apart do not fit in {} words", o.facts,
+              o.min_fact_gap, o.words);
+  std::vector<size_t> at = distinct_picks(rng, filler.size() + o.facts - gaps, o.facts);
+  std::sort(at.begin(), at.end());
+  for (size_t i = 0; i < o.facts; ++i) at[i] += i * o.min_fact_gap;
+  std::vector<std::string> lines;
+  lines.reserve(filler.size() + o.facts);
+  for (size_t next_fact = 0, next_filler = 0; lines.size() < filler.size() + o.facts;)
+    lines.push_back(next_fact < o.facts && at[next_fact] == lines.size() ? fact_sentence(facts[next_fact++])
+                                                                          : std::move(filler[next_filler++]));
+  const auto asked = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(o.facts) - 1));
+  Example e;
+  e.id = fmt::format("kv{}-f{}-w{}-s{}-{}", closed ? "-closed" : "", o.facts, o.words, o.seed, index);
+  e.context = join(lines, closed ? " " : "\n", 0, lines.size());
+  e.prompt = closed ? fmt::format("what is held by {}", facts[asked].first)
+                    : fmt::format("What is the value of key {}?", facts[asked].first);
+  e.answers = {facts[asked].second};
+  e.meta = {{"task", "kv"},   {"vocabulary", closed ? "closed" : "natural"}, {"facts", o.facts},
+            {"words", word_count(e.context)}, {"seed", o.seed}, {"index", index},
+            {"key", facts[asked].first},      {"line", at[asked]}};
+  return e;
+}
+
+std::vector<Example> kv_dataset(const KvOptions& o, size_t count) {
+  std::vector<Example> out;
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i) out.push_back(make_kv(o, i));
+  return out;
+}
+
+std::vector<std::string> kv_vocabulary(const KvOptions& o) {
+  check_kv(o);
+  std::vector<std::string> words(kClosedFiller, kClosedFiller + kClosedFillerCount);
+  for (size_t i = 0; i < o.keys; ++i) words.push_back(fmt::format("k{}", i));
+  for (size_t i = 0; i < o.values; ++i) words.push_back(fmt::format("v{}", i));
+  for (const char* w : {"holds", "what", "held", "by", "."}) words.push_back(w);
+  return words;
+}
+
+}  // namespace e2llm

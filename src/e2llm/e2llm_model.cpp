@@ -1,0 +1,327 @@
+// The E2LLM model: chunk -> encode (+LoRA) -> pool -> adapt -> decoder (+LoRA).
+#include "e2llm/e2llm/e2llm_model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+
+#include "e2llm/compress/adapter.h"
+#include "e2llm/core/error.h"
+#include "e2llm/core/strings.h"
+#include "e2llm/encoder/encoder.h"
+#include "e2llm/generate/generate.h"
+#include "e2llm/io/checkpoint.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/weights.h"
+#include "e2llm/nn/lora.h"
+#include "e2llm/tokenizer/tokenizer.h"
+
+namespace e2llm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Everything loaded from a base model is frozen; only LoRA factors may train.
+void freeze_base(torch::nn::Module& root) {
+  for (auto& p : root.named_parameters(true))
+    if (p.key().find("lora_") == std::string::npos) p.value().requires_grad_(false);
+}
+
+void set_lora_trainable(torch::nn::Module& root, bool trainable) {
+  for (auto& [name, linear] : nn::named_linears(root)) {
+    if (!linear->has_lora()) continue;
+    linear->lora_A->weight.requires_grad_(trainable);
+    linear->lora_B->weight.requires_grad_(trainable);
+  }
+}
+
+void attach_lora(torch::nn::Module& root, int64_t rank, const E2llmConfig& c,
+                 const std::vector<std::string>& targets, bool trainable) {
+  if (rank <= 0) return;
+  nn::LoraConfig lora;
+  lora.rank = rank;
+  lora.alpha = c.lora_alpha;
+  lora.dropout = c.lora_dropout;
+  lora.target_modules = targets;
+  nn::apply_lora(root, lora);
+  set_lora_trainable(root, trainable);
+}
+
+// LoRA factors under "<prefix>base_model.model.<module path>.lora_{A,B}.weight".
+void add_lora_tensors(torch::nn::Module& root, const std::string& prefix,
+                      std::vector<std::pair<std::string, torch::Tensor>>& out) {
+  for (auto& [name, t] : nn::lora_state(root, prefix + "base_model.model.")) out.emplace_back(name, t);
+}
+
+nlohmann::json model_config_json(const std::string& path, const nlohmann::json& fallback) {
+  std::string file = is_directory(path) ? path + "/config.json" : "";
+  return !file.empty() && file_exists(file) ? read_json_file(file) : fallback;
+}
+
+}  // namespace
+
+struct E2llmModel::Parts {
+  Adapter adapter{nullptr};
+  Pooler pooler{nullptr};
+  torch::Tensor marker_begin, marker_end;  // [decoder hidden] float32
+  torch::Tensor pooled_mean, pooled_std;   // [encoder hidden] float32, frozen (standardize_pooled)
+  std::vector<int64_t> prefix_ids;
+  // Pooled vectors of frozen-encoder contexts, keyed by their chunk token ids.
+  struct CachedContext {
+    std::vector<std::vector<int64_t>> ids;
+    torch::Tensor pooled;
+  };
+  std::unordered_multimap<size_t, CachedContext> pooled_cache;
+  size_t pooled_cache_bytes = 0;
+  int64_t pooled_cache_hits = 0;
+};
+
+namespace {
+
+size_t hash_chunks(const std::vector<std::vector<int64_t>>& ids) {
+  size_t h = ids.size();
+  for (const auto& chunk : ids)
+    for (int64_t id : chunk) h = h * 1099511628211ULL ^ static_cast<size_t>(id);
+  return h;
+}
+
+bool any_trainable(torch::nn::Module& module) {
+  for (const torch::Tensor& p : module.parameters())
+    if (p.requires_grad()) return true;
+  return false;
+}
+}  // namespace
+
+E2llmModel::E2llmModel(E2llmConfig config) : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
+  const torch::ScalarType dtype = torch_dtype(config_);
+  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype}));
+  DecoderOptions decoder_options;
+  decoder_options.dtype = dtype;
+  decoder_options.activation_checkpointing = config_.activation_checkpointing;
+  decoder_ = load_causal_lm(config_.decoder_path, decoder_options);
+  encoder_tokenizer_ = Tokenizer::from_file(config_.encoder_path);
+  E2LLM_CHECK(!decoder_->tokenizer_path().empty(), "{}: the decoder has no tokenizer", config_.decoder_path);
+  decoder_tokenizer_ = Tokenizer::from_file(decoder_->tokenizer_path());
+
+  // The encoder's own position limit (its config), less [CLS] and [SEP].
+  const int64_t limit = encoder_->max_tokens() - 2;
+  chunk_size_ = config_.chunker.chunk_size == 0 ? limit : config_.chunker.chunk_size;
+  E2LLM_CHECK(chunk_size_ >= 1 && chunk_size_ <= limit,
+              "model.chunk_size {} does not fit the encoder ({} tokens without [CLS]/[SEP])", chunk_size_, limit);
+  spdlog::info("e2llm: encoder {} ({} tokens per chunk), decoder {}", config_.encoder_path, chunk_size_,
+            config_.decoder_path);
+
+  freeze_base(encoder_->module());
+  freeze_base(*decoder_);
+  attach_lora(encoder_->module(), config_.encoder_lora_rank, config_, config_.encoder_lora_targets,
+              config_.train_encoder_lora);
+  attach_lora(*decoder_, config_.decoder_lora_rank, config_, config_.decoder_lora_targets,
+              config_.train_decoder_lora);
+
+  const int64_t enc_width = encoder_->hidden_size(), dec_width = decoder_->hidden_size();
+  config_.pooling.validate(enc_width);
+  parts_->pooler = Pooler(config_.pooling, enc_width);
+  for (auto& p : parts_->pooler->parameters()) p.requires_grad_(config_.train_pooling);
+  parts_->adapter = Adapter(AdapterOptions{enc_width, config_.adapter_hidden, dec_width});
+  for (auto& p : parts_->adapter->parameters()) p.requires_grad_(config_.train_adapter);
+  if (config_.standardize_pooled) {
+    parts_->pooled_mean = torch::zeros({enc_width});
+    parts_->pooled_std = torch::ones({enc_width});
+  }
+  if (config_.markers) {
+    parts_->marker_begin = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
+    parts_->marker_end = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
+  }
+  if (!config_.prefix.empty()) parts_->prefix_ids = decoder_tokenizer_->encode(config_.prefix, false).ids;
+
+  auto encoder_weights = open_weights(config_.encoder_path);
+  identities_.push_back(identify_base_model("encoder", config_.encoder_path, *encoder_weights,
+                                            model_config_json(config_.encoder_path, encoder_->config().to_json())));
+  auto decoder_weights = open_weights(config_.decoder_path);
+  identities_.push_back(identify_base_model("decoder", config_.decoder_path, *decoder_weights,
+                                            model_config_json(config_.decoder_path, decoder_->config().to_json())));
+}
+
+E2llmModel::~E2llmModel() = default;
+
+ChunkedContext E2llmModel::chunk_context(std::string_view text) const {
+  Encoding enc = encoder_tokenizer_->encode(text, false);
+  std::vector<TokenSpan> spans;
+  spans.reserve(enc.size());
+  for (const auto& [b, e] : enc.byte_offsets) spans.push_back({b, e});
+  ChunkerOptions options = config_.chunker;
+  options.chunk_size = chunk_size_;
+  ChunkedContext out;
+  out.chunks = chunk_text(text, spans, options);
+  out.context_tokens = static_cast<int64_t>(enc.size());
+  const SpecialTokenIds& special = encoder_tokenizer_->special_ids();
+  const std::optional<int64_t> first = special.cls ? special.cls : special.bos;
+  const std::optional<int64_t> last = special.sep ? special.sep : special.eos;
+  for (const Chunk& c : out.chunks) {
+    std::vector<int64_t> ids;
+    ids.reserve(c.num_tokens + 2);
+    if (first) ids.push_back(*first);
+    ids.insert(ids.end(), enc.ids.begin() + c.first_token, enc.ids.begin() + c.first_token + c.num_tokens);
+    if (last) ids.push_back(*last);
+    out.ids.push_back(std::move(ids));
+  }
+  return out;
+}
+
+torch::Tensor E2llmModel::adapt(const torch::Tensor& pooled) {
+  torch::Tensor flat = pooled.reshape({-1, pooled.size(-1)}).to(torch::kFloat32);
+  if (config_.standardize_pooled) flat = (flat - parts_->pooled_mean) / parts_->pooled_std;
+  return parts_->adapter->forward(flat).to(torch_dtype(config_));
+}
+
+void E2llmModel::calibrate(const std::vector<std::string>& contexts) {
+  if (!config_.standardize_pooled) return;
+  const int64_t max_chunks = config_.calibration_chunks;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> pooled;
+  int64_t chunks = 0;
+  for (const std::string& context : contexts) {
+    if (chunks >= max_chunks) break;
+    ChunkedContext chunked = chunk_context(context);
+    if (chunked.ids.empty()) continue;
+    const int64_t take = std::min<int64_t>(static_cast<int64_t>(chunked.ids.size()), max_chunks - chunks);
+    chunked.ids.resize(take);
+    torch::Tensor p = encoder_->encode_tokens(chunked.ids, parts_->pooler);
+    pooled.push_back(p.reshape({-1, p.size(-1)}).to(torch::kFloat32));
+    chunks += take;
+  }
+  E2LLM_CHECK(chunks >= 2, "e2llm: calibrating the adapter input needs at least 2 chunks of text, got {}", chunks);
+  spdlog::info("e2llm: calibrated the adapter input on {} chunks", chunks);
+  torch::Tensor all = torch::cat(pooled);
+  parts_->pooled_mean.copy_(all.mean(0));
+  // The floor keeps dimensions that never vary (and rounding noise) from being blown up.
+  parts_->pooled_std.copy_(all.std(0).clamp_min(1e-4 * all.abs().max().item<double>() + 1e-12));
+}
+
+torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
+  E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
+  if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler))
+    return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+  const size_t key = hash_chunks(context.ids);
+  auto [first, last] = parts_->pooled_cache.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.ids != context.ids) continue;
+    ++parts_->pooled_cache_hits;
+    return adapt(it->second.pooled);
+  }
+  torch::Tensor pooled;
+  {
+    torch::NoGradGuard no_grad;  // nothing to differentiate on this side
+    pooled = encoder_->encode_tokens(context.ids, parts_->pooler);
+  }
+  const size_t capacity = static_cast<size_t>(config_.pooled_cache_mb) << 20;
+  size_t bytes = pooled.nbytes();
+  for (const auto& chunk : context.ids) bytes += chunk.size() * sizeof(int64_t);
+  if (parts_->pooled_cache_bytes + bytes > capacity) {
+    parts_->pooled_cache.clear();
+    parts_->pooled_cache_bytes = 0;
+  }
+  if (bytes <= capacity) {
+    parts_->pooled_cache.emplace(key, Parts::CachedContext{context.ids, pooled});
+    parts_->pooled_cache_bytes += bytes;
+  }
+  return adapt(pooled);
+}
+
+int64_t E2llmModel::pooled_cache_hits() const { return parts_->pooled_cache_hits; }
+
+std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
+                                          const std::vector<int64_t>& answer_ids) const {
+  const torch::ScalarType dtype = torch_dtype(config_);
+  std::vector<Segment> segments;
+  if (!parts_->prefix_ids.empty()) segments.push_back(Segment::tokens(parts_->prefix_ids));
+  if (config_.markers) segments.push_back(Segment::soft(parts_->marker_begin.unsqueeze(0).to(dtype)));
+  segments.push_back(Segment::soft(soft));
+  if (config_.markers) segments.push_back(Segment::soft(parts_->marker_end.unsqueeze(0).to(dtype)));
+  std::string rendered = replace_all(config_.prompt_template, "{prompt}", prompt);
+  segments.push_back(Segment::tokens(decoder_tokenizer_->encode(rendered, false).ids));
+  if (!answer_ids.empty()) segments.push_back(Segment::tokens(answer_ids, true));
+  return segments;
+}
+
+std::vector<int64_t> E2llmModel::answer_ids(const std::string& text, int64_t max_tokens) const {
+  std::vector<int64_t> ids = decoder_tokenizer_->encode(text, false).ids;
+  if (max_tokens >= 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(max_tokens);
+  if (!decoder_->eos_token_ids().empty()) ids.push_back(decoder_->eos_token_ids().front());
+  return ids;
+}
+
+std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
+                                 const AnswerOptions& options, AnswerTiming* timing) {
+  torch::NoGradGuard no_grad;
+  AnswerTiming t;
+  auto start = Clock::now();
+  ChunkedContext chunked = chunk_context(context);
+  torch::Tensor soft = encode_chunks(chunked);
+  t.encode_s = seconds_since(start);
+  t.chunks = static_cast<int64_t>(chunked.chunks.size());
+  t.context_tokens = chunked.context_tokens;
+  t.soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
+  spdlog::debug("e2llm: {} chunks of {} encoder tokens encoded in {:.3f} s", t.chunks, t.context_tokens, t.encode_s);
+
+  GenerateOptions generation;
+  generation.sampling = options.sampling;
+  generation.stop.max_new_tokens = options.max_new_tokens;
+  generation.stop.stop_strings = options.stop_strings;
+  generation.on_text = options.on_text;
+  GenerateResult result = e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(soft, prompt), generation);
+  t.prefill_s = result.prefill_seconds;
+  t.decode_s = result.decode_seconds;
+  t.generated_tokens = static_cast<int64_t>(result.ids.size()) - (result.stop_reason == StopReason::kStopToken);
+  spdlog::debug("e2llm: prefill {} positions in {:.3f} s, {} tokens decoded in {:.3f} s", result.prompt_tokens,
+             t.prefill_s, t.generated_tokens, t.decode_s);
+  if (timing) *timing = t;
+  return result.text;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : parts_->adapter->named_parameters()) out.emplace_back("adapter." + p.key(), p.value());
+  if (config_.standardize_pooled) {
+    out.emplace_back("adapter.input_mean", parts_->pooled_mean);
+    out.emplace_back("adapter.input_std", parts_->pooled_std);
+  }
+  if (config_.markers) {
+    out.emplace_back("markers.begin", parts_->marker_begin);
+    out.emplace_back("markers.end", parts_->marker_end);
+  }
+  for (auto& p : parts_->pooler->named_parameters()) out.emplace_back("pooling." + p.key(), p.value());
+  add_lora_tensors(encoder_->module(), "encoder_lora.", out);
+  add_lora_tensors(*decoder_, "decoder_lora.", out);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_trainable() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, t] : named_state())
+    if (t.requires_grad()) out.emplace_back(name, t);
+  return out;
+}
+
+void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors) {
+  parts_->pooled_cache.clear();  // encoder LoRA / pooling may change below
+  parts_->pooled_cache_bytes = 0;
+  copy_named_tensors(named_state(), tensors, "e2llm checkpoint");
+}
+
+std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
+
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint) {
+  spdlog::info("e2llm: loading checkpoint {}", checkpoint);
+  TrainingState state = load_checkpoint(checkpoint);
+  nlohmann::json model_json = state.config.value("model", nlohmann::json::object());
+  auto model = std::make_unique<E2llmModel>(E2llmConfig::from_json(model_json, checkpoint));
+  check_base_models(state.base_models, model->base_models());
+  model->load_state(state.trainable);
+  return model;
+}
+
+}  // namespace e2llm

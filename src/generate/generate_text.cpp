@@ -1,0 +1,26 @@
+// generate() with a real tokenizer: its StreamDecoder turns ids into text.
+#include "e2llm/generate/generate.h"
+#include "e2llm/tokenizer/tokenizer.h"
+
+namespace e2llm {
+namespace {
+
+class StreamingTokenizerDecoder : public TokenTextDecoder {
+ public:
+  explicit StreamingTokenizerDecoder(const Tokenizer& tokenizer) : stream_(tokenizer, /*skip_special_tokens=*/true) {}
+  std::string push(int64_t id) override { return stream_.push(id); }
+  std::string finish() override { return stream_.finish(); }
+
+ private:
+  StreamDecoder stream_;
+};
+
+}  // namespace
+
+GenerateResult generate(CausalLMImpl& lm, const Tokenizer& tokenizer, const std::vector<Segment>& prompt,
+                        const GenerateOptions& options) {
+  StreamingTokenizerDecoder decoder(tokenizer);
+  return generate(lm, prompt, decoder, options);
+}
+
+}  // namespace e2llm

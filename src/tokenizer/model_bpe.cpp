@@ -1,0 +1,239 @@
+// BPE: a word starts as characters (or <0xXX> byte tokens, or [UNK]) and the
+// adjacent pair with the best merge rank is merged until none applies, the
+// order Hugging Face's priority queue yields (lowest rank, then leftmost).
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "e2llm/core/error.h"
+#include "tokenizer/model_factories.h"
+#include "tokenizer/unicode.h"
+
+namespace e2llm::text {
+namespace {
+
+struct Merge {
+  uint32_t rank;
+  int64_t new_id;
+};
+
+struct Symbol {
+  int64_t id;
+  int32_t prev, next;
+  uint32_t begin, len;
+};
+
+struct Candidate {
+  uint32_t rank;
+  int32_t pos;
+  int64_t new_id;
+  bool operator<(const Candidate& o) const {  // max-heap: best = lowest rank, then leftmost
+    return rank != o.rank ? rank > o.rank : pos > o.pos;
+  }
+};
+
+uint64_t pair_key(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
+
+class Bpe : public Model {
+ public:
+  Bpe(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
+      const std::string& where)
+      : options_(std::move(options)) {
+    vocab_ = std::move(vocab);
+    const size_t prefix_len = options_.continuing_subword_prefix.size();
+    merges_.reserve(merges.size());
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+      const auto& [a, b] = merges[rank];
+      auto ia = vocab_.find(a), ib = vocab_.find(b);
+      E2LLM_CHECK(ia && ib, "{}: merge #{} '{} {}' uses a token missing from the vocabulary", where, rank, a, b);
+      std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
+      auto id = vocab_.find(merged);
+      E2LLM_CHECK(id.has_value(), "{}: merge #{} '{} {}' makes '{}', which is not in the vocabulary", where, rank, a,
+                  b, merged);
+      merges_.emplace(pair_key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *id});
+    }
+    if (options_.unk_token) unk_id_ = vocab_.find(*options_.unk_token);
+    for (int b = 0; b < 256; ++b) byte_ids_[b] = vocab_.find(fmt::format("<0x{:02X}>", b)).value_or(-1);
+  }
+
+  void tokenize(std::string_view word, std::vector<Token>& out) const override {
+    if (word.empty()) return;
+    if (options_.ignore_merges) {
+      if (auto id = vocab_.find(word)) {
+        out.push_back({*id, std::string(word), 0, static_cast<uint32_t>(word.size())});
+        return;
+      }
+    }
+    const bool cacheable = word.size() <= kMaxCachedWordBytes;
+    if (cacheable && from_cache(word, out)) return;
+    std::vector<Symbol> symbols = initial_symbols(word);
+    merge_all(symbols);
+    size_t first = out.size();
+    for (const Symbol& s : symbols)
+      if (s.len > 0) out.push_back({s.id, *vocab_.token(s.id), s.begin, s.begin + s.len});
+    if (cacheable) to_cache(word, out, first);
+  }
+
+ private:
+  static constexpr size_t kMaxCachedWordBytes = 256;
+  static constexpr size_t kMaxCacheEntries = 1 << 16;
+
+  void add_symbol(std::vector<Symbol>& symbols, int64_t id, uint32_t begin, uint32_t len) const {
+    int32_t index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({id, index - 1, -1, begin, len});
+    if (index > 0) symbols[static_cast<size_t>(index - 1)].next = index;
+  }
+
+  std::vector<Symbol> initial_symbols(std::string_view word) const {
+    std::vector<Symbol> symbols;
+    symbols.reserve(word.size());
+    bool unk = false;  // a pending [UNK] covering [unk_begin, unk_begin + unk_len)
+    uint32_t unk_begin = 0, unk_len = 0;
+    std::string lookup;
+    const bool affixes = !options_.continuing_subword_prefix.empty() || !options_.end_of_word_suffix.empty();
+    for (uint32_t i = 0; i < word.size();) {
+      uint32_t len = static_cast<uint32_t>(utf8_sequence_length(static_cast<unsigned char>(word[i]), 1));
+      std::string_view ch = word.substr(i, len);
+      if (affixes) {
+        lookup.clear();
+        if (i > 0) lookup += options_.continuing_subword_prefix;
+        lookup.append(ch);
+        if (i + len == word.size()) lookup += options_.end_of_word_suffix;
+        ch = lookup;
+      }
+      if (auto id = vocab_.find(ch)) {
+        if (unk) add_symbol(symbols, *unk_id_, unk_begin, unk_len), unk = false;
+        add_symbol(symbols, *id, i, len);
+      } else if (options_.byte_fallback && has_all_bytes(ch)) {
+        // As in HF, a pending [UNK] is not flushed before byte tokens.
+        for (size_t k = 0; k < ch.size(); ++k)
+          add_symbol(symbols, byte_ids_[static_cast<unsigned char>(ch[k])], i + static_cast<uint32_t>(k), 1);
+      } else if (unk_id_) {
+        if (unk && options_.fuse_unk) {
+          unk_len += len;
+        } else {
+          if (unk) add_symbol(symbols, *unk_id_, unk_begin, unk_len);
+          unk = true, unk_begin = i, unk_len = len;
+        }
+      }
+      i += len;
+    }
+    if (unk) add_symbol(symbols, *unk_id_, unk_begin, unk_len);
+    return symbols;
+  }
+
+  bool has_all_bytes(std::string_view s) const {
+    for (unsigned char b : s)
+      if (byte_ids_[b] < 0) return false;
+    return true;
+  }
+
+  void push_candidate(std::priority_queue<Candidate>& queue, const std::vector<Symbol>& symbols, int32_t pos) const {
+    if (pos < 0) return;
+    const Symbol& left = symbols[static_cast<size_t>(pos)];
+    if (left.next < 0) return;
+    auto it = merges_.find(pair_key(left.id, symbols[static_cast<size_t>(left.next)].id));
+    if (it != merges_.end()) queue.push({it->second.rank, pos, it->second.new_id});
+  }
+
+  void merge_all(std::vector<Symbol>& symbols) const {
+    std::priority_queue<Candidate> queue;
+    for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_candidate(queue, symbols, i);
+    while (!queue.empty()) {
+      Candidate top = queue.top();
+      queue.pop();
+      Symbol& left = symbols[static_cast<size_t>(top.pos)];
+      if (left.len == 0 || left.next < 0) continue;
+      Symbol& right = symbols[static_cast<size_t>(left.next)];
+      auto it = merges_.find(pair_key(left.id, right.id));
+      if (it == merges_.end() || it->second.new_id != top.new_id) continue;  // stale entry
+      left.id = top.new_id;
+      left.len += right.len;
+      left.next = right.next;
+      right.len = 0;
+      if (left.next >= 0) symbols[static_cast<size_t>(left.next)].prev = top.pos;
+      push_candidate(queue, symbols, left.prev);
+      push_candidate(queue, symbols, top.pos);
+    }
+  }
+
+  struct CachedToken {
+    int64_t id;
+    uint32_t begin, end;
+  };
+
+  bool from_cache(std::string_view word, std::vector<Token>& out) const {
+    std::shared_lock lock(cache_mutex_);
+    auto it = cache_.find(word);
+    if (it == cache_.end()) return false;
+    for (const CachedToken& t : it->second) out.push_back({t.id, *vocab_.token(t.id), t.begin, t.end});
+    return true;
+  }
+
+  void to_cache(std::string_view word, const std::vector<Token>& out, size_t first) const {
+    std::vector<CachedToken> tokens;
+    tokens.reserve(out.size() - first);
+    for (size_t i = first; i < out.size(); ++i) tokens.push_back({out[i].id, out[i].begin, out[i].end});
+    std::unique_lock lock(cache_mutex_);
+    if (cache_.size() >= kMaxCacheEntries) return;
+    cache_.emplace(std::string(word), std::move(tokens));
+  }
+
+  BpeOptions options_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  std::optional<int64_t> unk_id_;
+  int64_t byte_ids_[256];
+  mutable std::shared_mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::vector<CachedToken>, StringHash, std::equal_to<>> cache_;
+};
+
+std::vector<std::pair<std::string, std::string>> read_merges(const nlohmann::json& merges, const std::string& where) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const auto& m = merges[i];
+    if (m.is_array()) {
+      E2LLM_CHECK(m.size() == 2, "{}.merges[{}]: expected a pair", where, i);
+      out.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+      continue;
+    }
+    const std::string& s = m.get_ref<const std::string&>();
+    size_t space = s.find(' ', 1);
+    E2LLM_CHECK(space != std::string::npos, "{}.merges[{}]: '{}' is not 'left right'", where, i, s);
+    out.emplace_back(s.substr(0, space), s.substr(space + 1));
+  }
+  return out;
+}
+
+std::string string_or_empty(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? std::string() : it->get<std::string>();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> make_bpe_model_from_json(const nlohmann::json& j, const std::string& where) {
+  BpeOptions options;
+  if (j.contains("unk_token") && !j.at("unk_token").is_null()) options.unk_token = j.at("unk_token").get<std::string>();
+  options.continuing_subword_prefix = string_or_empty(j, "continuing_subword_prefix");
+  options.end_of_word_suffix = string_or_empty(j, "end_of_word_suffix");
+  options.fuse_unk = j.value("fuse_unk", false);
+  options.byte_fallback = j.value("byte_fallback", false);
+  options.ignore_merges = j.value("ignore_merges", false);
+  E2LLM_CHECK(j.value("dropout", nlohmann::json()).is_null() || j.at("dropout").get<double>() == 0.0,
+              "{}: BPE dropout is not supported (it makes tokenization random)", where);
+  return std::make_unique<Bpe>(read_vocab_object(j.at("vocab"), where), read_merges(j.at("merges"), where + ".merges"),
+                               options, where);
+}
+
+std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens,
+                                      const std::vector<std::pair<std::string, std::string>>& merges,
+                                      const BpeOptions& options, const std::string& where) {
+  Vocab vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) vocab.add(tokens[i], static_cast<int64_t>(i));
+  return std::make_unique<Bpe>(std::move(vocab), merges, options, where);
+}
+
+}  // namespace e2llm::text

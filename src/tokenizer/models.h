@@ -1,0 +1,77 @@
+// tokenizer.json "model" step: turns one pre-tokenized piece into tokens.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace e2llm::text {
+
+struct Token {
+  int64_t id;
+  std::string value;
+  uint32_t begin, end;  // bytes of the piece the token covers
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Token ids are stored densely (Vocab keeps a slot per id up to the largest):
+// an id above this, far beyond any real vocabulary, is refused rather than
+// allocated for.
+inline constexpr int64_t kMaxTokenId = (int64_t{1} << 22) - 1;
+
+// token <-> id, with lookups by string_view that do not allocate.
+class Vocab {
+ public:
+  void add(std::string token, int64_t id);
+  std::optional<int64_t> find(std::string_view token) const {
+    auto it = ids_.find(token);
+    return it == ids_.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  }
+  const std::string* token(int64_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < tokens_.size() && has_[static_cast<size_t>(id)]
+               ? &tokens_[static_cast<size_t>(id)]
+               : nullptr;
+  }
+  size_t size() const { return ids_.size(); }
+  size_t id_bound() const { return tokens_.size(); }  // 1 + the largest id
+
+ private:
+  std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> ids_;
+  std::vector<std::string> tokens_;
+  std::vector<bool> has_;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Appends the tokens of `piece` (normalized, pre-tokenized text).
+  virtual void tokenize(std::string_view piece, std::vector<Token>& out) const = 0;
+  const Vocab& vocab() const { return vocab_; }
+
+ protected:
+  Vocab vocab_;
+};
+
+std::unique_ptr<Model> make_model(const nlohmann::json& j, const std::string& where);
+
+struct BpeOptions {
+  std::optional<std::string> unk_token;
+  std::string continuing_subword_prefix, end_of_word_suffix;
+  bool fuse_unk = false, byte_fallback = false, ignore_merges = false;
+};
+// `tokens[i]` has id i.
+std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens,
+                                      const std::vector<std::pair<std::string, std::string>>& merges,
+                                      const BpeOptions& options, const std::string& where);
+
+}  // namespace e2llm::text

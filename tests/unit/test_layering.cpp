@@ -1,0 +1,89 @@
+// The folders under src/ and include/e2llm/ are the stages of the data path,
+// and no stage may include one that builds on it (models never know training,
+// file formats never know models, eval never reaches into train). This test
+// reads every #include of the library and fails on an edge not listed here;
+// a new edge is a design decision, made by editing this table.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "test_util.h"
+
+namespace e2llm {
+namespace {
+
+const std::map<std::string, std::set<std::string>>& allowed_includes() {
+  static const std::map<std::string, std::set<std::string>> allowed = {
+      {"core", {}},
+      {"io", {"core"}},
+      {"tokenizer", {"core", "io"}},
+      {"chunking", {"core"}},
+      {"nn", {"core", "io"}},
+      {"compress", {"core", "io", "nn"}},
+      {"encoder", {"core", "io", "nn", "compress"}},
+      {"decoder", {"core", "io", "nn"}},
+      {"generate", {"core", "io", "tokenizer", "decoder"}},
+      {"e2llm", {"core", "io", "tokenizer", "chunking", "nn", "compress", "encoder", "decoder", "generate"}},
+      {"data", {"core", "io"}},
+      // Training reports held-out answer quality with eval's metrics.
+      {"train", {"core", "io", "nn", "data", "e2llm", "decoder", "chunking", "eval"}},
+      {"eval", {"core", "io", "tokenizer", "chunking", "decoder", "generate", "e2llm", "data"}},
+  };
+  return allowed;
+}
+
+struct Edge {
+  std::string file, included;
+};
+
+// Includes of the library's own headers, as the stage they belong to:
+// "e2llm/<stage>/x.h" (public) and "<stage>/x.h" (private, under src/).
+std::vector<Edge> stage_includes(const std::filesystem::path& root, const std::string& stage) {
+  static const std::regex include(R"re(#include\s+"(?:e2llm/)?([a-z0-9_]+)/[^"]+")re");
+  std::vector<Edge> out;
+  if (!std::filesystem::exists(root / stage)) return out;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root / stage)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path());
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line))
+      if (std::regex_search(line, m, include) && allowed_includes().count(m[1].str()))
+        out.push_back({entry.path().string(), m[1].str()});
+  }
+  return out;
+}
+
+TEST(Layering, EveryFolderIsAStageWithKnownDependencies) {
+  const std::filesystem::path src = test::source_dir() + "/src", include = test::source_dir() + "/include/e2llm";
+  for (const auto& root : {src, include}) {
+    for (const auto& entry : std::filesystem::directory_iterator(root)) {
+      if (!entry.is_directory()) continue;
+      EXPECT_TRUE(allowed_includes().count(entry.path().filename().string()))
+          << entry.path() << " is not a stage listed in this test";
+    }
+  }
+}
+
+TEST(Layering, NoStageIncludesOneThatBuildsOnIt) {
+  const std::filesystem::path src = test::source_dir() + "/src", include = test::source_dir() + "/include/e2llm";
+  size_t edges = 0;
+  for (const auto& [stage, may_use] : allowed_includes()) {
+    for (const auto& root : {src, include}) {
+      for (const Edge& e : stage_includes(root, stage)) {
+        ++edges;
+        if (e.included == stage) continue;
+        EXPECT_TRUE(may_use.count(e.included)) << e.file << " (" << stage << ") includes " << e.included;
+      }
+    }
+  }
+  EXPECT_GT(edges, 100u) << "the include scan found almost nothing: has the layout moved?";
+}
+
+}  // namespace
+}  // namespace e2llm
