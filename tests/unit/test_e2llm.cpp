@@ -25,18 +25,6 @@ using e2llm::test::TempDir;
 
 namespace {
 
-E2llmConfig tiny_config(const test::TinyModels& m) {
-  E2llmConfig c;
-  c.encoder_path = m.encoder;
-  c.decoder_path = m.decoder;
-  c.chunker.chunk_size = 30;
-  c.pooling = {PoolingMode::kSegments, 2, 4, false};
-  c.encoder_lora_rank = 4;
-  c.decoder_lora_rank = 4;
-  c.alpha = 0.5;
-  return c;
-}
-
 // Runs the CLI with stdout and stderr apart (stderr through `err_file`).
 struct SplitResult {
   int exit_code = -1;
@@ -85,7 +73,7 @@ TEST(E2llmConfigJson, RoundTripsAndRejectsUnknownKeys) {
 
 TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   torch::manual_seed(0);
-  E2llmModel model(tiny_config(models));
+  E2llmModel model(test::tiny_e2llm_config(models));
   ChunkedContext chunked = model.chunk_context(examples[0].context);
   ASSERT_GT(chunked.ids.size(), 5u);
   for (const auto& ids : chunked.ids) {
@@ -125,7 +113,7 @@ TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
 
 TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
   torch::manual_seed(0);
-  E2llmConfig config = tiny_config(models);
+  E2llmConfig config = test::tiny_e2llm_config(models);
   config.pooling = {PoolingMode::kMean, 1, 4, false};
   E2llmModel model(config);
   std::vector<std::string> contexts;
@@ -164,7 +152,7 @@ TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
 TEST_F(Fixture, CheckpointRestoresTheModelAndRefusesOtherBaseModels) {
   TempDir out;
   torch::manual_seed(0);
-  E2llmModel model(tiny_config(models));
+  E2llmModel model(test::tiny_e2llm_config(models));
   E2llmTrainTask task(model, examples);
   TrainOptions o;
   o.max_steps = 3;
@@ -198,7 +186,7 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   TempDir out;
   write_examples(dir.file("train.jsonl"), examples);
   write_file_atomic(dir.file("context.txt"), examples[0].context);
-  nlohmann::json config = {{"model", tiny_config(models).to_json()},
+  nlohmann::json config = {{"model", test::tiny_e2llm_config(models).to_json()},
                            {"training", {{"max_steps", 2}, {"output_dir", out.path()}, {"lr", 1e-3}}},
                            {"data", {{"train", "train.jsonl"}}}};
   write_file_atomic(dir.file("config.json"), config.dump(2));
@@ -258,7 +246,7 @@ TEST_F(Fixture, FrozenEncoderSideEncodesEachContextOnce) {
   // are remembered: the second encode is a cache hit with identical soft
   // tokens, and gradients still reach the adapter.
   torch::manual_seed(0);
-  E2llmConfig config = tiny_config(models);
+  E2llmConfig config = test::tiny_e2llm_config(models);
   config.encoder_lora_rank = 0;
   config.pooling = {PoolingMode::kMean, 1, 4, false};
   E2llmModel model(config);
@@ -287,7 +275,7 @@ TEST_F(Fixture, FrozenEncoderSideEncodesEachContextOnce) {
 
 TEST_F(Fixture, TrainableEncoderLoraIsNeverCached) {
   torch::manual_seed(0);
-  E2llmModel model(tiny_config(models));  // encoder LoRA rank 4, trained
+  E2llmModel model(test::tiny_e2llm_config(models));  // encoder LoRA rank 4, trained
   ChunkedContext a = model.chunk_context(examples[0].context);
   model.encode_chunks(a);
   torch::Tensor again = model.encode_chunks(a);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/encoder/encoder.h"
 #include "e2llm/io/fs.h"
 #include "support/random_models.h"
@@ -60,6 +61,20 @@ inline TinyModels write_tiny_models(const std::string& root, const std::vector<s
   write_random_decoder(m.decoder, dec, 2);
   write_file_atomic(m.decoder + "/tokenizer.json", tokenizer);
   return m;
+}
+
+// The E2LLM setting the CLI-level tests train on the tiny models: 30-token
+// chunks, 2 segments per chunk, LoRA rank 4 on both sides, both tasks.
+inline E2llmConfig tiny_e2llm_config(const TinyModels& m) {
+  E2llmConfig c;
+  c.encoder_path = m.encoder;
+  c.decoder_path = m.decoder;
+  c.chunker.chunk_size = 30;
+  c.pooling = {PoolingMode::kSegments, 2, 4, false};
+  c.encoder_lora_rank = 4;
+  c.decoder_lora_rank = 4;
+  c.alpha = 0.5;
+  return c;
 }
 
 }  // namespace e2llm::test

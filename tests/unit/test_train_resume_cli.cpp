@@ -138,14 +138,7 @@ TEST(TrainResumeCli, KilledAtRandomStepsAndResumedEndsWithTheUninterruptedWeight
   const test::TinyModels models = test::write_tiny_models(dir.path(), kv_vocabulary(task), 128);
   write_examples(dir.file("train.jsonl"), kv_dataset({.facts = 2, .words = 300, .seed = 5, .vocabulary = KvVocabulary::closed, .min_fact_gap = 7}, 6));
 
-  E2llmConfig model;
-  model.encoder_path = models.encoder;
-  model.decoder_path = models.decoder;
-  model.chunker.chunk_size = 30;
-  model.pooling = {PoolingMode::kSegments, 2, 4, false};
-  model.encoder_lora_rank = 4;
-  model.decoder_lora_rank = 4;
-  model.alpha = 0.5;
+  const E2llmConfig model = test::tiny_e2llm_config(models);
   const int64_t max_steps = 12;
   nlohmann::json config = {
       {"model", model.to_json()},
