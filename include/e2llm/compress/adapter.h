@@ -3,7 +3,10 @@
 // Every parameter is trainable; names are "fc1.weight", "fc1.bias",
 // "fc2.weight", "fc2.bias" (checkpoint keys add the owner's prefix).
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
 
 namespace e2llm {
 

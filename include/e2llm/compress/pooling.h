@@ -17,7 +17,11 @@
 //              Trainable: parameters seeds, fc_q, fc_k, fc_v, fc_o, ln0, ln1 (float32).
 // Optional L2 normalisation of every output vector.
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
 
 #include <optional>
 #include <string>

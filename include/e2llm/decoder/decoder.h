@@ -14,7 +14,8 @@
 // nn::apply_lora() and PEFT adapters work on it unchanged. The model code
 // does not know whether LoRA is attached.
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include <memory>
 #include <optional>

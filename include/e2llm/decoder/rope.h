@@ -3,7 +3,7 @@
 // itself (nn::apply_rope) and the cos/sin arithmetic are shared with the
 // encoder in e2llm/nn/rope.h.
 #pragma once
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "e2llm/decoder/decoder_config.h"
 #include "e2llm/nn/rope.h"

@@ -6,7 +6,7 @@
 // and layer). Whenever autograd needs the graph, or off the CPU, the same
 // arithmetic runs as ATen ops (batched matmuls + softmax).
 #pragma once
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace e2llm::nn {
 

@@ -7,7 +7,8 @@
 // and every linear layer is an e2llm::nn::Linear, so
 // nn::apply_lora(encoder.module(), cfg) gives adapters whose keys equal PEFT's.
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include <memory>
 #include <optional>

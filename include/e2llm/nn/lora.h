@@ -9,9 +9,14 @@
 //   base_model.model.<module path>.lora_A.weight   [r, in_features]
 //   base_model.model.<module path>.lora_B.weight   [out_features, r]
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace e2llm::nn {

@@ -3,7 +3,9 @@
 //   w · x̂ in the input dtype          (Llama, Qwen, Mistral, GTE's rms_norm)
 //   (1 + w) · x̂ in float32, cast back  (Gemma: unit_offset)
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
 
 namespace e2llm::nn {
 

@@ -2,7 +2,7 @@
 // family shares. How the inverse frequencies are scaled is the family's own
 // business (decoder/rope.h: transformers' scalings; the GTE encoder: new-impl's NTK).
 #pragma once
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <utility>
 

@@ -4,7 +4,8 @@
 // as frozen parameters or nn::Linear layers. Loading never copies a tensor
 // that already has the wanted dtype and device (it stays on the mmap).
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include <string>
 #include <vector>

@@ -10,9 +10,10 @@
 // data order).
 #pragma once
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
