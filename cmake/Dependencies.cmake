@@ -14,6 +14,12 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 find_package(SQLite3 REQUIRED)
 find_package(OpenMP REQUIRED)
+find_package(OpenSSL REQUIRED)  # SHA-256 of document ids (e2llm serve)
+# cpp-httplib (e2llm serve): Debian builds it as a library with TLS, zlib and
+# brotli support; every file that includes httplib.h needs the same defines.
+pkg_check_modules(HTTPLIB REQUIRED cpp-httplib)
+set(E2LLM_HTTPLIB_CFLAGS ${HTTPLIB_CFLAGS_OTHER})
+set(E2LLM_HTTPLIB_LIBRARIES ${HTTPLIB_LINK_LIBRARIES})
 
 # OpenBLAS: LibTorch (Debian) links libblas.so.3 / libopenblas.so.0, which the
 # alternatives system may point at the reference BLAS (~30x slower) or the

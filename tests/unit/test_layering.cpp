@@ -33,6 +33,8 @@ const std::map<std::string, std::set<std::string>>& allowed_includes() {
       // Training reports held-out answer quality with eval's metrics.
       {"train", {"core", "io", "nn", "data", "e2llm", "decoder", "chunking", "eval"}},
       {"eval", {"core", "io", "tokenizer", "chunking", "decoder", "generate", "e2llm", "data"}},
+      // The HTTP server over the assembled model (its own library, e2llm_serve).
+      {"serve", {"core", "io", "decoder", "generate", "e2llm"}},
   };
   return allowed;
 }
@@ -83,6 +85,25 @@ TEST(Layering, NoStageIncludesOneThatBuildsOnIt) {
     }
   }
   EXPECT_GT(edges, 100u) << "the include scan found almost nothing: has the layout moved?";
+}
+
+// A public header includes the parts of LibTorch it uses (torch/types.h for
+// tensors, torch/nn/module.h for modules), not all of torch/torch.h (data
+// loaders, optimizers, serialization, the JIT) for everyone who includes it.
+// That each header still compiles on its own is checked by the build
+// (e2llm_header_check in tests/CMakeLists.txt).
+TEST(Layering, PublicHeadersDoNotIncludeAllOfTorch) {
+  const std::filesystem::path include = test::source_dir() + "/include/e2llm";
+  size_t headers = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(include)) {
+    if (!entry.is_regular_file()) continue;
+    ++headers;
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line))
+      EXPECT_EQ(line.find("#include <torch/torch.h>"), std::string::npos) << entry.path();
+  }
+  EXPECT_GT(headers, 40u);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/generate/sampling.h"
+#include "e2llm/generate/stop_criteria.h"
 #include "e2llm/io/base_model.h"
 
 namespace e2llm {
@@ -59,8 +60,10 @@ struct AnswerTiming {
   int64_t chunks = 0;
   int64_t context_tokens = 0;  // encoder tokens
   int64_t soft_tokens = 0;     // decoder positions used by the context
+  int64_t prompt_tokens = 0;   // decoder positions prefilled: prefix, soft tokens, prompt
   double encode_s = 0, prefill_s = 0, decode_s = 0;
   int64_t generated_tokens = 0;
+  StopReason stop_reason = StopReason::kNone;
 };
 
 class E2llmModel {
@@ -84,6 +87,10 @@ class E2llmModel {
   // context (up to config().pooled_cache_mb), so the many questions about one
   // document during training or evaluation encode it once.
   torch::Tensor encode_chunks(const ChunkedContext& context);
+  // The pooled chunk vectors alone, [chunks, k, H_enc] float32, without
+  // autograd (through the same cache): what a store of encoded documents
+  // keeps. adapt() turns them into soft tokens.
+  torch::Tensor pool_chunks(const ChunkedContext& context);
   int64_t pooled_cache_hits() const;
   torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
 
@@ -103,6 +110,10 @@ class E2llmModel {
   // The answer to `prompt` about `context` (greedy by default).
   std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
                        AnswerTiming* timing = nullptr);
+  // The same from soft tokens made earlier (adapt(pool_chunks(...))); fills
+  // the decoder part of `timing` (prompt tokens, prefill, decode).
+  std::string generate_from_soft_tokens(const torch::Tensor& soft, const std::string& prompt,
+                                        const AnswerOptions& options = {}, AnswerTiming* timing = nullptr);
 
   // Trainable tensors by checkpoint name: "adapter.*" (with the frozen
   // "adapter.input_mean/input_std" of standardize_pooled), "markers.begin/end",
@@ -112,6 +123,10 @@ class E2llmModel {
   std::vector<std::pair<std::string, torch::Tensor>> named_state();
   void load_state(const std::map<std::string, torch::Tensor>& tensors);  // strict: names and shapes
   std::vector<BaseModelIdentity> base_models() const;
+  // 16 hex digits over everything that decides the pooled vectors and the
+  // soft tokens: the config, the base models' identities and every E2LLM
+  // tensor. Equal fingerprints, equal vectors for equal text.
+  std::string fingerprint();
 
  private:
   struct Parts;

@@ -1,0 +1,498 @@
+#include "e2llm/serve/server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "e2llm/core/error.h"
+#include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/serve/document_store.h"
+#include "serve/compute_queue.h"
+#include "serve/openai_protocol.h"
+#include "serve/server_metrics.h"
+
+namespace e2llm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using serve::CompletionRequest;
+using serve::CompletionResult;
+using serve::HttpError;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Thrown from the streaming callback to abandon a job whose client left.
+struct Cancelled {};
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(serve::dump_json(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const HttpError& e) {
+  res.status = e.status;
+  if (e.status == 503 || e.status == 429) res.set_header("Retry-After", "1");
+  res.set_content(serve::dump_json(serve::error_json(e.what(), e.type, e.code)), "application/json");
+}
+
+HttpError overloaded() {
+  return HttpError(503, "server_overloaded", "the server is busy (the queue is full); retry shortly", "overloaded");
+}
+
+HttpError unknown_document(const std::string& id) {
+  return HttpError(404, "not_found_error", "no document '" + id + "' (POST /v1/documents stores one)");
+}
+
+HttpError stopping_error() { return HttpError(503, "server_unavailable", "the server is stopping", "stopping"); }
+
+nlohmann::json document_json(const DocumentInfo& info) {
+  return {{"id", info.id},
+          {"object", "document"},
+          {"chunks", info.chunks},
+          {"context_tokens", info.context_tokens},
+          {"soft_tokens", info.soft_tokens},
+          {"compression", info.soft_tokens ? static_cast<double>(info.context_tokens) / info.soft_tokens : 0.0},
+          {"bytes", info.bytes},
+          {"created", info.created},
+          {"metadata", info.metadata}};
+}
+
+// Server-sent events from the compute thread to the HTTP thread that streams them.
+struct EventChannel {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::string pending;
+  bool done = false;
+  std::atomic<bool> cancelled{false};
+
+  void push(const std::string& event, bool last = false) {
+    std::lock_guard lock(mutex);
+    pending += event;
+    done = done || last;
+    ready.notify_all();
+  }
+  // Waits for events; returns them and whether the stream is over.
+  std::pair<std::string, bool> pop() {
+    std::unique_lock lock(mutex);
+    ready.wait(lock, [&] { return done || !pending.empty(); });
+    std::string out;
+    out.swap(pending);
+    return {out, done};
+  }
+};
+
+}  // namespace
+
+struct Server::State {
+  State(std::function<std::unique_ptr<E2llmModel>()> load, ServerOptions opts)
+      : options(std::move(opts)), load_model(std::move(load)), compute(static_cast<size_t>(options.max_queue)) {}
+
+  ServerOptions options;
+  std::function<std::unique_ptr<E2llmModel>()> load_model;
+  std::unique_ptr<E2llmModel> model;        // used on the compute thread only
+  std::unique_ptr<DocumentStore> store;     // thread-safe
+  std::string fingerprint;
+  std::atomic<bool> ready{false}, stopping{false}, listening{false}, listen_returned{false};
+  std::string load_error;                   // set before stop() when loading failed
+  httplib::Server http;
+  serve::ComputeQueue compute;
+  serve::ServerMetrics metrics;
+  std::atomic<uint64_t> next_response{0};
+  int port = -1;
+
+  void load();
+  void routes();
+  void require_ready() const {
+    if (!ready) throw HttpError(503, "server_unavailable", "the model is still loading; see GET /health", "loading");
+  }
+  serve::ResponseIds response_ids(const CompletionRequest& r) {
+    const char* prefix = r.endpoint == serve::Endpoint::kChat ? "chatcmpl-" : "cmpl-";
+    return {fmt::format("{}{:x}{:06x}", prefix, unix_now(), ++next_response), unix_now(), options.model_name};
+  }
+  // Compute thread: the pooled vectors of `text`, from the store or encoded
+  // now (and stored).
+  StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store);
+  CompletionResult complete(const CompletionRequest& r, const std::function<void(const std::string&)>& on_text,
+                            const std::atomic<bool>& cancelled);
+  // Queues `job` for the compute thread, counted in the metrics; 503 when the queue is full.
+  void enqueue(std::function<void(bool run)> job);
+  // Runs `work` on the compute thread and waits for its result; its errors
+  // come back as HttpError (an e2llm::Error, bad input, as 400).
+  template <typename T>
+  T on_compute(std::function<T()> work);
+  void handle_completion(const httplib::Request& req, httplib::Response& res, serve::Endpoint endpoint);
+  void stream_completion(const CompletionRequest& r, httplib::Response& res, Clock::time_point start);
+  void handle_document_upload(const httplib::Request& req, httplib::Response& res);
+  void stop_http();
+};
+
+void Server::State::load() {
+  try {
+    model = load_model();
+    fingerprint = model->fingerprint();
+    store = std::make_unique<DocumentStore>(options.store_folder, options.store_max_mb << 20, fingerprint);
+    ready = true;
+    spdlog::info("serve: ready (model {}, fingerprint {})", options.model_name, fingerprint);
+  } catch (const std::exception& e) {
+    load_error = e.what();
+    spdlog::error("serve: could not load the model: {}", load_error);
+    stop_http();
+  }
+}
+
+void Server::State::stop_http() {
+  stopping = true;
+  if (!listening || listen_returned) return;  // run() sees `stopping` and never listens, or is done
+  // httplib's stop() only takes effect once it listens: wait for that (briefly).
+  for (int i = 0; i < 300 && !http.is_running() && !listen_returned; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  http.stop();
+}
+
+StoredDocument Server::State::document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store) {
+  const std::string id = document_id(fingerprint, text);
+  if (std::optional<StoredDocument> stored = store->get(id)) {
+    ++metrics.store_hits;
+    *from_store = true;
+    return *stored;
+  }
+  ++metrics.store_misses;
+  *from_store = false;
+  ChunkedContext chunked = model->chunk_context(text);
+  if (chunked.ids.empty()) throw HttpError(400, "invalid_request_error", "the text has no tokens to encode");
+  const int64_t hits_before = model->pooled_cache_hits();
+  StoredDocument doc;
+  doc.pooled = model->pool_chunks(chunked);
+  if (model->pooled_cache_hits() == hits_before) metrics.encoder_chunks += chunked.ids.size();
+  doc.info.id = id;
+  doc.info.context_tokens = chunked.context_tokens;
+  doc.info.created = unix_now();
+  doc.info.metadata = metadata;
+  doc.info = store->put(doc);
+  return doc;
+}
+
+CompletionResult Server::State::complete(const CompletionRequest& r,
+                                         const std::function<void(const std::string&)>& on_text,
+                                         const std::atomic<bool>& cancelled) {
+  torch::InferenceMode inference;
+  CompletionResult result;
+  const Clock::time_point start = Clock::now();
+  std::vector<torch::Tensor> pooled;
+  for (const std::string& id : r.documents) {
+    std::optional<StoredDocument> doc = store->get(id);
+    if (!doc) throw unknown_document(id);
+    ++metrics.store_hits;
+    result.chunks_from_store += doc->info.chunks;
+    result.documents.push_back(id);
+    pooled.push_back(doc->pooled);
+  }
+  if (r.context) {
+    if (cancelled || stopping) throw Cancelled{};
+    bool from_store = false;
+    StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store);
+    (from_store ? result.chunks_from_store : result.chunks_encoded) += doc.info.chunks;
+    result.documents.push_back(doc.info.id);
+    pooled.push_back(doc.pooled);
+  }
+  result.encode_ms = ms_since(start);
+  if (cancelled || stopping) throw Cancelled{};
+  const torch::Tensor soft = model->adapt(torch::cat(pooled));
+  // Like OpenAI: a prompt plus max_tokens past the decoder's window is
+  // refused; without max_tokens the answer gets what the window leaves.
+  int64_t prompt_positions = 0;
+  for (const Segment& segment : model->assemble(soft, r.prompt)) prompt_positions += segment.size();
+  const int64_t window = model->decoder().config().max_position_embeddings;
+  const int64_t max_tokens = r.max_tokens > 0 ? r.max_tokens
+                                              : std::min(options.default_max_tokens, window - prompt_positions);
+  if (max_tokens < 1 || prompt_positions + max_tokens > window)
+    throw HttpError(400, "invalid_request_error",
+                    fmt::format("the prompt takes {} decoder positions ({} soft tokens for {} chunks) and the answer "
+                                "up to {} more, past the decoder's window of {}: ask about fewer or shorter "
+                                "documents, or lower max_tokens",
+                                prompt_positions, soft.size(0), soft.size(0) / std::max<int64_t>(1, pooled[0].size(1)),
+                                std::max<int64_t>(max_tokens, 1), window),
+                    "context_length_exceeded");
+  AnswerOptions answer(max_tokens);
+  answer.sampling.greedy = r.greedy;
+  answer.sampling.temperature = r.temperature;
+  answer.sampling.top_p = r.top_p;
+  answer.sampling.seed = r.seed;
+  answer.stop_strings = r.stop;
+  answer.on_text = [&](std::string_view text) {
+    if (cancelled || stopping) throw Cancelled{};
+    if (on_text) on_text(std::string(text));
+  };
+  AnswerTiming timing;
+  try {
+    result.text = model->generate_from_soft_tokens(soft, r.prompt, answer, &timing);
+  } catch (const Error& e) {
+    throw HttpError(400, "invalid_request_error", e.what());  // e.g. a prompt longer than the decoder's window
+  }
+  result.finish_reason = timing.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
+  result.prompt_tokens = timing.prompt_tokens;
+  result.completion_tokens = timing.generated_tokens;
+  result.prefill_ms = timing.prefill_s * 1000;
+  result.decode_ms = timing.decode_s * 1000;
+  metrics.prompt_tokens += static_cast<uint64_t>(result.prompt_tokens);
+  metrics.generated_tokens += static_cast<uint64_t>(result.completion_tokens);
+  return result;
+}
+
+void Server::State::enqueue(std::function<void(bool run)> job) {
+  ++metrics.requests_queued;
+  const bool queued = compute.submit([this, job = std::move(job)](bool run) {
+    --metrics.requests_queued;
+    if (run) ++metrics.requests_running;
+    job(run);  // catches its own errors
+    if (run) --metrics.requests_running;
+  });
+  if (!queued) {
+    --metrics.requests_queued;
+    throw overloaded();
+  }
+}
+
+template <typename T>
+T Server::State::on_compute(std::function<T()> work) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  enqueue([promise, work = std::move(work)](bool run) {
+    if (!run) return promise->set_exception(std::make_exception_ptr(stopping_error()));
+    try {
+      promise->set_value(work());
+    } catch (const Cancelled&) {
+      promise->set_exception(std::make_exception_ptr(stopping_error()));
+    } catch (const Error& e) {
+      promise->set_exception(std::make_exception_ptr(HttpError(400, "invalid_request_error", e.what())));
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  return future.get();  // rethrows the job's error
+}
+
+void Server::State::handle_completion(const httplib::Request& req, httplib::Response& res,
+                                      serve::Endpoint endpoint) {
+  require_ready();
+  const Clock::time_point start = Clock::now();
+  CompletionRequest r = serve::parse_completion_request(req.body, endpoint);
+  for (const std::string& id : r.documents) {
+    if (!is_document_id(id)) throw HttpError(400, "invalid_request_error", "'" + id + "' is not a document id");
+    if (!store->info(id)) throw unknown_document(id);
+  }
+  if (r.stream) return stream_completion(r, res, start);
+
+  static const std::atomic<bool> no_client_cancel{false};  // a non-streamed request is only cancelled by stop()
+  const CompletionResult result =
+      on_compute<CompletionResult>([this, r] { return complete(r, nullptr, no_client_cancel); });
+  metrics.request_seconds.observe(ms_since(start) / 1000);
+  send_json(res, 200, serve::completion_response(r, response_ids(r), result));
+}
+
+void Server::State::stream_completion(const CompletionRequest& r, httplib::Response& res, Clock::time_point start) {
+  auto channel = std::make_shared<EventChannel>();
+  const serve::ResponseIds ids = response_ids(r);
+  enqueue([this, r, ids, channel, start](bool run) {
+    auto fail = [&](const HttpError& e) {
+      channel->push(serve::sse_event(serve::error_json(e.what(), e.type, e.code)) + "data: [DONE]\n\n", true);
+    };
+    if (!run) return fail(stopping_error());
+    try {
+      if (r.endpoint == serve::Endpoint::kChat) channel->push(serve::sse_event(serve::stream_role_chunk(ids)));
+      bool first = true;
+      auto on_text = [&](const std::string& text) {
+        if (first) metrics.first_token_seconds.observe(ms_since(start) / 1000);
+        first = false;
+        channel->push(serve::sse_event(serve::stream_text_chunk(r, ids, text)));
+      };
+      const CompletionResult result = complete(r, on_text, channel->cancelled);
+      std::string tail = serve::sse_event(serve::stream_finish_chunk(r, ids, result.finish_reason));
+      if (r.include_usage) tail += serve::sse_event(serve::stream_usage_chunk(r, ids, result));
+      channel->push(tail + "data: [DONE]\n\n", true);
+      metrics.request_seconds.observe(ms_since(start) / 1000);
+    } catch (const Cancelled&) {
+      ++metrics.requests_cancelled;
+      spdlog::info("serve: {} cancelled (the client went away or the server is stopping)", ids.id);
+      channel->push("", true);
+    } catch (const HttpError& e) {
+      fail(e);
+    } catch (const std::exception& e) {
+      fail(HttpError(500, "server_error", e.what()));
+    }
+  });
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [channel](size_t, httplib::DataSink& sink) {
+        auto [events, done] = channel->pop();
+        if (!events.empty() && !sink.write(events.data(), events.size())) {
+          channel->cancelled = true;
+          return false;
+        }
+        if (done) sink.done();
+        return true;
+      },
+      [channel](bool success) {
+        if (!success) channel->cancelled = true;
+      });
+}
+
+void Server::State::handle_document_upload(const httplib::Request& req, httplib::Response& res) {
+  require_ready();
+  const serve::DocumentRequest d = serve::parse_document_request(req.body);
+  const DocumentInfo info = on_compute<DocumentInfo>([this, d] {
+    torch::InferenceMode inference;
+    bool from_store = false;
+    return document_for(d.text, d.metadata, &from_store).info;
+  });
+  send_json(res, 200, document_json(info));
+}
+
+void Server::State::routes() {
+  http.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);
+  const size_t threads = static_cast<size_t>(std::max<int64_t>(1, options.http_threads));
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + options.api_key)
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, HttpError(401, "authentication_error",
+                              req.has_header("Authorization") ? "the API key is not valid"
+                                                              : "an API key is needed: Authorization: Bearer KEY",
+                              "invalid_api_key"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Every handler's errors become OpenAI error bodies; the library's own
+  // (404 no route, 413 body too large) too.
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const HttpError& e) {
+      send_error(res, e);
+    } catch (const std::exception& e) {
+      spdlog::error("serve: {}", e.what());
+      send_error(res, HttpError(500, "server_error", e.what()));
+    } catch (...) {
+      send_error(res, HttpError(500, "server_error", "unknown error"));
+    }
+  });
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404)
+      send_error(res, HttpError(404, "not_found_error", "no route " + req.method + " " + req.path));
+    else if (res.status == 413)
+      send_error(res, HttpError(413, "invalid_request_error", "the request body is larger than the server accepts (--max-body-mb)"));
+    else
+      send_error(res, HttpError(res.status, "invalid_request_error", "HTTP " + std::to_string(res.status)));
+  });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics.count_status(res.status);
+    spdlog::debug("serve: {} {} -> {}", req.method, req.path, res.status);
+  });
+
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    if (ready) return send_json(res, 200, {{"status", "ok"}});
+    send_json(res, 503, {{"status", load_error.empty() ? "loading" : "error"}});
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.prometheus(store ? store->bytes() : 0, store ? static_cast<int64_t>(store->size()) : 0,
+                                       store ? store->evictions() : 0),
+                    "text/plain; version=0.0.4");
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200,
+              {{"object", "list"},
+               {"data", nlohmann::json::array({{{"id", options.model_name},
+                                                {"object", "model"},
+                                                {"created", unix_now()},
+                                                {"owned_by", "e2llm"}}})}});
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_completion(req, res, serve::Endpoint::kChat);
+  });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_completion(req, res, serve::Endpoint::kCompletion);
+  });
+  http.Post("/v1/documents", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_document_upload(req, res);
+  });
+  http.Get("/v1/documents", [this](const httplib::Request&, httplib::Response& res) {
+    require_ready();
+    nlohmann::json data = nlohmann::json::array();
+    for (const DocumentInfo& info : store->list()) data.push_back(document_json(info));
+    send_json(res, 200, {{"object", "list"}, {"data", data}});
+  });
+  auto checked_id = [this](const httplib::Request& req) {
+    require_ready();
+    const std::string id = req.matches[1];
+    if (!is_document_id(id)) throw HttpError(400, "invalid_request_error", "'" + id + "' is not a document id");
+    return id;
+  };
+  http.Get(R"(/v1/documents/([^/]+))", [this, checked_id](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = checked_id(req);
+    std::optional<DocumentInfo> info = store->info(id);
+    if (!info) throw unknown_document(id);
+    send_json(res, 200, document_json(*info));
+  });
+  http.Delete(R"(/v1/documents/([^/]+))", [this, checked_id](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = checked_id(req);
+    if (!store->erase(id)) throw unknown_document(id);
+    send_json(res, 200, {{"id", id}, {"object", "document.deleted"}, {"deleted", true}});
+  });
+}
+
+Server::Server(std::function<std::unique_ptr<E2llmModel>()> load_model, ServerOptions options)
+    : state_(std::make_unique<State>(std::move(load_model), std::move(options))) {
+  E2LLM_CHECK(state_->options.max_queue >= 1, "serve: --max-queue must be at least 1");
+  E2LLM_CHECK(state_->options.max_body_mb >= 1, "serve: --max-body-mb must be at least 1");
+  E2LLM_CHECK(state_->options.default_max_tokens >= 1, "serve: the default max_tokens must be at least 1");
+  state_->routes();
+}
+
+Server::~Server() { stop(); }
+
+int Server::bind() {
+  State& s = *state_;
+  if (s.port >= 0) return s.port;
+  if (s.options.port == 0) {
+    s.port = s.http.bind_to_any_port(s.options.host);
+  } else if (s.http.bind_to_port(s.options.host, s.options.port)) {
+    s.port = s.options.port;
+  }
+  E2LLM_CHECK(s.port > 0, "serve: cannot listen on {}:{} (in use, or not an address of this machine)", s.options.host,
+              s.options.port);
+  return s.port;
+}
+
+void Server::run() {
+  State& s = *state_;
+  bind();
+  spdlog::info("serve: listening on http://{}:{} (loading the model)", s.options.host, s.port);
+  s.compute.start([&s] { s.load(); });
+  s.listening = true;
+  if (!s.stopping) s.http.listen_after_bind();
+  s.listen_returned = true;
+  s.compute.stop();
+  E2LLM_CHECK(s.load_error.empty(), "serve: {}", s.load_error);
+}
+
+int Server::port() const { return state_->port; }
+bool Server::ready() const { return state_->ready; }
+
+void Server::stop() {
+  state_->stop_http();
+  state_->compute.stop();  // cancels the running job (it checks `stopping`), drops the queued ones
+}
+
+}  // namespace e2llm
