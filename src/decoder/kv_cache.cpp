@@ -1,5 +1,7 @@
 #include "e2llm/decoder/kv_cache.h"
 
+#include <algorithm>
+
 #include "e2llm/core/error.h"
 
 namespace e2llm {
@@ -59,6 +61,44 @@ void KvCache::select(const std::vector<int64_t>& rows) {
   valid_ = valid_.index_select(0, index);
   positions_ = positions_.index_select(0, index);
   lengths_ = lengths_.index_select(0, index);
+}
+
+namespace {
+
+// `t` with its slot dimension `dim` grown (or cut) to `capacity`, slots
+// [0, used) copied, the rest zero (invalid).
+torch::Tensor resized_slots(const torch::Tensor& t, int64_t dim, int64_t used, int64_t capacity) {
+  std::vector<int64_t> sizes = t.sizes().vec();
+  sizes[dim] = capacity;
+  torch::Tensor out = torch::zeros(sizes, t.options());
+  if (used > 0) out.narrow(dim, 0, used).copy_(t.narrow(dim, 0, used));
+  return out;
+}
+
+}  // namespace
+
+void KvCache::append(const KvCache& other) {
+  E2LLM_CHECK(!other.empty(), "KV cache append(): the other cache is empty");
+  if (empty()) {
+    *this = other;
+    return;
+  }
+  E2LLM_CHECK(num_layers() == other.num_layers() && keys_[0].size(1) == other.keys_[0].size(1) &&
+                  keys_[0].size(3) == other.keys_[0].size(3) && keys_[0].dtype() == other.keys_[0].dtype(),
+              "KV cache append(): the caches differ in layers, heads, head size or dtype");
+  const int64_t used = std::max(used_, other.used_);
+  const int64_t capacity = used + std::max(this->capacity() - used_, other.capacity() - other.used_);
+  auto joined = [&](const torch::Tensor& mine, const torch::Tensor& theirs, int64_t dim) {
+    return torch::cat({resized_slots(mine, dim, used_, capacity), resized_slots(theirs, dim, other.used_, capacity)});
+  };
+  for (int64_t l = 0; l < num_layers(); ++l) {
+    keys_[l] = joined(keys_[l], other.keys_[l], 2);
+    values_[l] = joined(values_[l], other.values_[l], 2);
+  }
+  valid_ = joined(valid_, other.valid_, 1);
+  positions_ = joined(positions_, other.positions_, 1);
+  lengths_ = torch::cat({lengths_, other.lengths_});
+  used_ = used;
 }
 
 }  // namespace e2llm

@@ -7,6 +7,7 @@
 
 #include "e2llm/core/error.h"
 #include "e2llm/core/utf8.h"
+#include "generate/generating_sequence.h"
 
 namespace e2llm {
 namespace {
@@ -34,25 +35,6 @@ StopConfig with_model_eos(StopConfig stop, const CausalLMImpl& lm) {
   return stop;
 }
 
-// Forwards final text to the callback exactly once, whole characters only.
-class TextEmitter {
- public:
-  explicit TextEmitter(const std::function<void(std::string_view)>& callback) : callback_(callback) {}
-  void emit_up_to(const std::string& text, size_t limit) {
-    const size_t end = complete_utf8_prefix(text, limit);
-    if (end > emitted_ && callback_) callback_(std::string_view(text).substr(emitted_, end - emitted_));
-    emitted_ = std::max(emitted_, end);
-  }
-  void finish(const std::string& text) {
-    if (text.size() > emitted_ && callback_) callback_(std::string_view(text).substr(emitted_));
-    emitted_ = text.size();
-  }
-
- private:
-  const std::function<void(std::string_view)>& callback_;
-  size_t emitted_ = 0;
-};
-
 }  // namespace
 
 size_t complete_utf8_prefix(std::string_view text, size_t limit) {
@@ -76,19 +58,41 @@ double GenerateResult::decode_tokens_per_second() const {
   return decode_seconds > 0 ? decode_steps / decode_seconds : 0.0;
 }
 
+GeneratingSequence::GeneratingSequence(const CausalLMImpl& lm, const std::vector<Segment>& prompt,
+                                       TokenTextDecoder& decoder, const GenerateOptions& options)
+    : stop_(with_model_eos(options.stop, lm)),
+      sampler_(options.sampling),
+      emitter_(options.on_text),
+      decoder_(decoder),
+      seen_(prompt_token_ids(prompt)) {
+  result_.prompt_tokens = prompt_length(prompt);
+  E2LLM_CHECK(result_.prompt_tokens > 0, "generate: the prompt is empty");
+  done_ = stop_.reason() != StopReason::kNone;  // max_new_tokens == 0
+  result_.stop_reason = stop_.reason();
+}
+
+int64_t GeneratingSequence::next(const torch::Tensor& logits) {
+  const int64_t id = sampler_.next(logits, seen_);
+  result_.ids.push_back(id);
+  seen_.push_back(id);
+  const std::string piece = stop_.is_stop_token(id) ? std::string() : decoder_.push(id);
+  if (stop_.on_token(id, piece) != StopReason::kNone) {
+    stop_.on_finish(decoder_.finish());
+    result_.stop_reason = stop_.reason();
+    result_.text = stop_.text();
+    emitter_.finish(result_.text);
+    done_ = true;
+    return -1;
+  }
+  emitter_.emit_up_to(stop_.text(), stop_.stable_length());
+  return id;
+}
+
 GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, TokenTextDecoder& decoder,
                         const GenerateOptions& options) {
-  GenerateResult result;
-  result.prompt_tokens = prompt_length(prompt);
-  E2LLM_CHECK(result.prompt_tokens > 0, "generate: the prompt is empty");
-  StopCriteria stop(with_model_eos(options.stop, lm));
-  Sampler sampler(options.sampling);
-  TextEmitter emitter(options.on_text);
-  std::vector<int64_t> seen = prompt_token_ids(prompt);
-  if (stop.reason() != StopReason::kNone) {  // max_new_tokens == 0
-    result.stop_reason = stop.reason();
-    return result;
-  }
+  GeneratingSequence sequence(lm, prompt, decoder, options);
+  GenerateResult& result = sequence.result();
+  if (sequence.done()) return result;
 
   torch::InferenceMode inference;
   KvCache cache = lm.new_cache(1, result.prompt_tokens + options.stop.max_new_tokens);
@@ -97,21 +101,11 @@ GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, To
   result.prefill_seconds = seconds_since(start);
 
   start = Clock::now();
-  while (true) {
-    const int64_t id = sampler.next(logits[0], seen);
-    result.ids.push_back(id);
-    seen.push_back(id);
-    const std::string piece = stop.is_stop_token(id) ? std::string() : decoder.push(id);
-    if (stop.on_token(id, piece) != StopReason::kNone) break;
-    emitter.emit_up_to(stop.text(), stop.stable_length());
+  for (int64_t id = sequence.next(logits[0]); id >= 0; id = sequence.next(logits[0])) {
     logits = lm.forward_step(torch::tensor({id}, torch::kInt64), cache);
     ++result.decode_steps;
   }
   result.decode_seconds = seconds_since(start);
-  stop.on_finish(decoder.finish());
-  result.stop_reason = stop.reason();
-  result.text = stop.text();
-  emitter.finish(result.text);
   return result;
 }
 

@@ -1,6 +1,7 @@
 // generate() with a real tokenizer: its StreamDecoder turns ids into text.
 #include "e2llm/generate/generate.h"
 #include "e2llm/tokenizer/tokenizer.h"
+#include "generate/generating_sequence.h"
 
 namespace e2llm {
 namespace {
@@ -16,6 +17,10 @@ class StreamingTokenizerDecoder : public TokenTextDecoder {
 };
 
 }  // namespace
+
+std::unique_ptr<TokenTextDecoder> make_text_decoder(const Tokenizer& tokenizer) {
+  return std::make_unique<StreamingTokenizerDecoder>(tokenizer);
+}
 
 GenerateResult generate(CausalLMImpl& lm, const Tokenizer& tokenizer, const std::vector<Segment>& prompt,
                         const GenerateOptions& options) {

@@ -4,8 +4,8 @@
 
 namespace e2llm::serve {
 
-void ComputeQueue::start(std::function<void()> first) {
-  thread_ = std::thread([this, first = std::move(first)] { loop(first); });
+void ComputeQueue::start(std::function<void()> first, std::function<bool()> idle) {
+  thread_ = std::thread([this, first = std::move(first), idle = std::move(idle)] { loop(first, idle); });
 }
 
 bool ComputeQueue::submit(Job job) {
@@ -34,12 +34,23 @@ size_t ComputeQueue::waiting() const {
   return jobs_.size();
 }
 
-void ComputeQueue::loop(const std::function<void()>& first) {
+void ComputeQueue::loop(const std::function<void()>& first, const std::function<bool()>& idle) {
   if (first) first();
   for (;;) {
     Job job;
     {
       std::unique_lock lock(mutex_);
+      if (idle && jobs_.empty() && !stopping_) {
+        lock.unlock();
+        bool worked = false;
+        try {
+          worked = idle();
+        } catch (const std::exception& e) {
+          spdlog::error("serve: idle work failed: {}", e.what());
+        }
+        if (worked) continue;
+        lock.lock();
+      }
       wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping
       job = std::move(jobs_.front());

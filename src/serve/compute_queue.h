@@ -1,5 +1,6 @@
 // One thread that runs jobs in the order they came, with a bounded number
-// waiting: the server's compute thread (the model is used from it alone).
+// waiting, and idle work between them: the server's compute thread (the
+// model is used from it alone).
 #pragma once
 #include <condition_variable>
 #include <cstddef>
@@ -22,8 +23,11 @@ class ComputeQueue {
   ComputeQueue(const ComputeQueue&) = delete;
   ComputeQueue& operator=(const ComputeQueue&) = delete;
 
-  // Starts the thread; `first` runs on it before any job (loading the model).
-  void start(std::function<void()> first);
+  // Starts the thread; `first` runs on it before any job (loading the
+  // model). `idle`, when given, runs whenever no job waits and returns
+  // whether it did something: while it does, the thread goes on without
+  // sleeping and takes new jobs between its calls (the server's decode steps).
+  void start(std::function<void()> first, std::function<bool()> idle = nullptr);
   // Queues `job`; false (and `job` untouched) when max_waiting jobs already
   // wait or the queue is stopped.
   bool submit(Job job);
@@ -32,7 +36,7 @@ class ComputeQueue {
   size_t waiting() const;
 
  private:
-  void loop(const std::function<void()>& first);
+  void loop(const std::function<void()>& first, const std::function<bool()>& idle);
 
   size_t max_waiting_;
   mutable std::mutex mutex_;

@@ -11,6 +11,7 @@
 
 #include "e2llm/core/error.h"
 #include "e2llm/e2llm/e2llm_model.h"
+#include "e2llm/generate/batch_generate.h"
 #include "e2llm/serve/document_store.h"
 #include "serve/compute_queue.h"
 #include "serve/openai_protocol.h"
@@ -53,6 +54,24 @@ HttpError unknown_document(const std::string& id) {
 }
 
 HttpError stopping_error() { return HttpError(503, "server_unavailable", "the server is stopping", "stopping"); }
+
+// What a client is told about a job's exception: Cancelled (client gone or
+// stopping) and e2llm::Error (bad input: 400) become HttpError; an HttpError
+// stays; anything else is passed on (500).
+std::exception_ptr as_http_error(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Cancelled&) {
+    return std::make_exception_ptr(
+        HttpError(503, "server_unavailable", "cancelled: the client went away or the server is stopping", "cancelled"));
+  } catch (const HttpError&) {
+    return std::current_exception();
+  } catch (const Error& e) {
+    return std::make_exception_ptr(HttpError(400, "invalid_request_error", e.what()));
+  } catch (...) {
+    return std::current_exception();
+  }
+}
 
 nlohmann::json document_json(const DocumentInfo& info) {
   return {{"id", info.id},
@@ -100,6 +119,7 @@ struct Server::State {
   std::function<std::unique_ptr<E2llmModel>()> load_model;
   std::unique_ptr<E2llmModel> model;        // used on the compute thread only
   std::unique_ptr<DocumentStore> store;     // thread-safe
+  std::unique_ptr<BatchGenerator> batch;    // the answers being decoded, compute thread only
   std::string fingerprint;
   std::atomic<bool> ready{false}, stopping{false}, listening{false}, listen_returned{false};
   std::string load_error;                   // set before stop() when loading failed
@@ -121,8 +141,16 @@ struct Server::State {
   // Compute thread: the pooled vectors of `text`, from the store or encoded
   // now (and stored).
   StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store);
-  CompletionResult complete(const CompletionRequest& r, const std::function<void(const std::string&)>& on_text,
-                            const std::atomic<bool>& cancelled);
+  // Compute thread: reads the documents (encoding the inline context when
+  // new), checks the window, and adds the answer to the decoding batch;
+  // `done` or `failed` is called when it ends (also from later steps).
+  // Errors before it joins the batch are thrown.
+  void start_completion(const CompletionRequest& r, std::function<void(const std::string&)> on_text,
+                        std::function<bool()> cancelled, std::function<void(CompletionResult)> done,
+                        BatchGenerator::Failed failed);
+  // One decode step of the batch; false when it is empty. The compute
+  // thread runs it whenever no job waits.
+  bool step_batch();
   // Queues `job` for the compute thread, counted in the metrics; 503 when the queue is full.
   void enqueue(std::function<void(bool run)> job);
   // Runs `work` on the compute thread and waits for its result; its errors
@@ -140,6 +168,7 @@ void Server::State::load() {
     model = load_model();
     fingerprint = model->fingerprint();
     store = std::make_unique<DocumentStore>(options.store_folder, options.store_max_mb << 20, fingerprint);
+    batch = std::make_unique<BatchGenerator>(model->decoder(), model->decoder_tokenizer());
     ready = true;
     spdlog::info("serve: ready (model {}, fingerprint {})", options.model_name, fingerprint);
   } catch (const std::exception& e) {
@@ -181,36 +210,37 @@ StoredDocument Server::State::document_for(const std::string& text, const nlohma
   return doc;
 }
 
-CompletionResult Server::State::complete(const CompletionRequest& r,
-                                         const std::function<void(const std::string&)>& on_text,
-                                         const std::atomic<bool>& cancelled) {
+void Server::State::start_completion(const CompletionRequest& r, std::function<void(const std::string&)> on_text,
+                                     std::function<bool()> cancelled, std::function<void(CompletionResult)> done,
+                                     BatchGenerator::Failed failed) {
   torch::InferenceMode inference;
-  CompletionResult result;
+  auto result = std::make_shared<CompletionResult>();
   const Clock::time_point start = Clock::now();
   std::vector<torch::Tensor> pooled;
   for (const std::string& id : r.documents) {
     std::optional<StoredDocument> doc = store->get(id);
     if (!doc) throw unknown_document(id);
     ++metrics.store_hits;
-    result.chunks_from_store += doc->info.chunks;
-    result.documents.push_back(id);
+    result->chunks_from_store += doc->info.chunks;
+    result->documents.push_back(id);
     pooled.push_back(doc->pooled);
   }
   if (r.context) {
-    if (cancelled || stopping) throw Cancelled{};
+    if (cancelled()) throw Cancelled{};
     bool from_store = false;
     StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store);
-    (from_store ? result.chunks_from_store : result.chunks_encoded) += doc.info.chunks;
-    result.documents.push_back(doc.info.id);
+    (from_store ? result->chunks_from_store : result->chunks_encoded) += doc.info.chunks;
+    result->documents.push_back(doc.info.id);
     pooled.push_back(doc.pooled);
   }
-  result.encode_ms = ms_since(start);
-  if (cancelled || stopping) throw Cancelled{};
+  result->encode_ms = ms_since(start);
+  if (cancelled()) throw Cancelled{};
   const torch::Tensor soft = model->adapt(torch::cat(pooled));
+  const std::vector<Segment> prompt = model->assemble(soft, r.prompt);
   // Like OpenAI: a prompt plus max_tokens past the decoder's window is
   // refused; without max_tokens the answer gets what the window leaves.
   int64_t prompt_positions = 0;
-  for (const Segment& segment : model->assemble(soft, r.prompt)) prompt_positions += segment.size();
+  for (const Segment& segment : prompt) prompt_positions += segment.size();
   const int64_t window = model->decoder().config().max_position_embeddings;
   const int64_t max_tokens = r.max_tokens > 0 ? r.max_tokens
                                               : std::min(options.default_max_tokens, window - prompt_positions);
@@ -222,30 +252,42 @@ CompletionResult Server::State::complete(const CompletionRequest& r,
                                 prompt_positions, soft.size(0), soft.size(0) / std::max<int64_t>(1, pooled[0].size(1)),
                                 std::max<int64_t>(max_tokens, 1), window),
                     "context_length_exceeded");
-  AnswerOptions answer(max_tokens);
-  answer.sampling.greedy = r.greedy;
-  answer.sampling.temperature = r.temperature;
-  answer.sampling.top_p = r.top_p;
-  answer.sampling.seed = r.seed;
-  answer.stop_strings = r.stop;
-  answer.on_text = [&](std::string_view text) {
-    if (cancelled || stopping) throw Cancelled{};
+  GenerateOptions generation;
+  generation.stop.max_new_tokens = max_tokens;
+  generation.stop.stop_strings = r.stop;
+  generation.sampling.greedy = r.greedy;
+  generation.sampling.temperature = r.temperature;
+  generation.sampling.top_p = r.top_p;
+  generation.sampling.seed = r.seed;
+  generation.on_text = [cancelled, on_text, this](std::string_view text) {
+    if (cancelled() || stopping) throw Cancelled{};
     if (on_text) on_text(std::string(text));
   };
-  AnswerTiming timing;
-  try {
-    result.text = model->generate_from_soft_tokens(soft, r.prompt, answer, &timing);
-  } catch (const Error& e) {
-    throw HttpError(400, "invalid_request_error", e.what());  // e.g. a prompt longer than the decoder's window
-  }
-  result.finish_reason = timing.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
-  result.prompt_tokens = timing.prompt_tokens;
-  result.completion_tokens = timing.generated_tokens;
-  result.prefill_ms = timing.prefill_s * 1000;
-  result.decode_ms = timing.decode_s * 1000;
-  metrics.prompt_tokens += static_cast<uint64_t>(result.prompt_tokens);
-  metrics.generated_tokens += static_cast<uint64_t>(result.completion_tokens);
-  return result;
+  // Room in the batch: decode until a sequence leaves (--parallel).
+  while (static_cast<int64_t>(batch->size()) >= options.parallel) step_batch();
+  batch->add(
+      prompt, std::move(generation),
+      [this, result, done](GenerateResult g) {
+        result->text = g.text;
+        result->finish_reason = g.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
+        result->prompt_tokens = g.prompt_tokens;
+        result->completion_tokens = static_cast<int64_t>(g.ids.size()) - (g.stop_reason == StopReason::kStopToken);
+        result->prefill_ms = g.prefill_seconds * 1000;
+        result->decode_ms = g.decode_seconds * 1000;
+        metrics.prompt_tokens += static_cast<uint64_t>(result->prompt_tokens);
+        metrics.generated_tokens += static_cast<uint64_t>(result->completion_tokens);
+        done(*result);
+      },
+      std::move(failed));
+  metrics.decoding = static_cast<int64_t>(batch->size());
+}
+
+bool Server::State::step_batch() {
+  if (!batch || batch->empty()) return false;
+  batch->step();
+  ++metrics.decode_steps;
+  metrics.decoding = static_cast<int64_t>(batch->size());
+  return true;
 }
 
 void Server::State::enqueue(std::function<void(bool run)> job) {
@@ -270,12 +312,8 @@ T Server::State::on_compute(std::function<T()> work) {
     if (!run) return promise->set_exception(std::make_exception_ptr(stopping_error()));
     try {
       promise->set_value(work());
-    } catch (const Cancelled&) {
-      promise->set_exception(std::make_exception_ptr(stopping_error()));
-    } catch (const Error& e) {
-      promise->set_exception(std::make_exception_ptr(HttpError(400, "invalid_request_error", e.what())));
     } catch (...) {
-      promise->set_exception(std::current_exception());
+      promise->set_exception(as_http_error(std::current_exception()));
     }
   });
   return future.get();  // rethrows the job's error
@@ -292,9 +330,20 @@ void Server::State::handle_completion(const httplib::Request& req, httplib::Resp
   }
   if (r.stream) return stream_completion(r, res, start);
 
-  static const std::atomic<bool> no_client_cancel{false};  // a non-streamed request is only cancelled by stop()
-  const CompletionResult result =
-      on_compute<CompletionResult>([this, r] { return complete(r, nullptr, no_client_cancel); });
+  auto promise = std::make_shared<std::promise<CompletionResult>>();
+  std::future<CompletionResult> future = promise->get_future();
+  auto failed = [promise](std::exception_ptr e) { promise->set_exception(as_http_error(e)); };
+  enqueue([this, r, promise, failed](bool run) {
+    if (!run) return failed(std::make_exception_ptr(stopping_error()));
+    try {
+      // A non-streamed request is only cancelled by stop().
+      start_completion(r, nullptr, [] { return false; },
+                       [promise](CompletionResult result) { promise->set_value(std::move(result)); }, failed);
+    } catch (...) {
+      failed(std::current_exception());
+    }
+  });
+  const CompletionResult result = future.get();  // rethrows the job's HttpError
   metrics.request_seconds.observe(ms_since(start) / 1000);
   send_json(res, 200, serve::completion_response(r, response_ids(r), result));
 }
@@ -302,32 +351,39 @@ void Server::State::handle_completion(const httplib::Request& req, httplib::Resp
 void Server::State::stream_completion(const CompletionRequest& r, httplib::Response& res, Clock::time_point start) {
   auto channel = std::make_shared<EventChannel>();
   const serve::ResponseIds ids = response_ids(r);
-  enqueue([this, r, ids, channel, start](bool run) {
-    auto fail = [&](const HttpError& e) {
+  auto finish = [this, ids, channel](std::exception_ptr error) {
+    try {
+      std::rethrow_exception(as_http_error(error));
+    } catch (const HttpError& e) {
+      if (e.code == "cancelled") {
+        ++metrics.requests_cancelled;
+        spdlog::info("serve: {} cancelled (the client went away or the server is stopping)", ids.id);
+        return channel->push("", true);
+      }
       channel->push(serve::sse_event(serve::error_json(e.what(), e.type, e.code)) + "data: [DONE]\n\n", true);
-    };
-    if (!run) return fail(stopping_error());
+    } catch (const std::exception& e) {
+      channel->push(serve::sse_event(serve::error_json(e.what(), "server_error", "")) + "data: [DONE]\n\n", true);
+    }
+  };
+  enqueue([this, r, ids, channel, start, finish](bool run) {
+    if (!run) return finish(std::make_exception_ptr(stopping_error()));
     try {
       if (r.endpoint == serve::Endpoint::kChat) channel->push(serve::sse_event(serve::stream_role_chunk(ids)));
-      bool first = true;
-      auto on_text = [&](const std::string& text) {
-        if (first) metrics.first_token_seconds.observe(ms_since(start) / 1000);
-        first = false;
+      auto first = std::make_shared<bool>(true);
+      auto on_text = [this, r, ids, channel, start, first](const std::string& text) {
+        if (*first) metrics.first_token_seconds.observe(ms_since(start) / 1000);
+        *first = false;
         channel->push(serve::sse_event(serve::stream_text_chunk(r, ids, text)));
       };
-      const CompletionResult result = complete(r, on_text, channel->cancelled);
-      std::string tail = serve::sse_event(serve::stream_finish_chunk(r, ids, result.finish_reason));
-      if (r.include_usage) tail += serve::sse_event(serve::stream_usage_chunk(r, ids, result));
-      channel->push(tail + "data: [DONE]\n\n", true);
-      metrics.request_seconds.observe(ms_since(start) / 1000);
-    } catch (const Cancelled&) {
-      ++metrics.requests_cancelled;
-      spdlog::info("serve: {} cancelled (the client went away or the server is stopping)", ids.id);
-      channel->push("", true);
-    } catch (const HttpError& e) {
-      fail(e);
-    } catch (const std::exception& e) {
-      fail(HttpError(500, "server_error", e.what()));
+      auto done = [this, r, ids, channel, start](CompletionResult result) {
+        std::string tail = serve::sse_event(serve::stream_finish_chunk(r, ids, result.finish_reason));
+        if (r.include_usage) tail += serve::sse_event(serve::stream_usage_chunk(r, ids, result));
+        channel->push(tail + "data: [DONE]\n\n", true);
+        metrics.request_seconds.observe(ms_since(start) / 1000);
+      };
+      start_completion(r, on_text, [channel] { return channel->cancelled.load(); }, done, finish);
+    } catch (...) {
+      finish(std::current_exception());
     }
   });
   res.set_header("Cache-Control", "no-cache");
@@ -455,6 +511,7 @@ void Server::State::routes() {
 Server::Server(std::function<std::unique_ptr<E2llmModel>()> load_model, ServerOptions options)
     : state_(std::make_unique<State>(std::move(load_model), std::move(options))) {
   E2LLM_CHECK(state_->options.max_queue >= 1, "serve: --max-queue must be at least 1");
+  E2LLM_CHECK(state_->options.parallel >= 1, "serve: --parallel must be at least 1");
   E2LLM_CHECK(state_->options.max_body_mb >= 1, "serve: --max-body-mb must be at least 1");
   E2LLM_CHECK(state_->options.default_max_tokens >= 1, "serve: the default max_tokens must be at least 1");
   state_->routes();
@@ -479,7 +536,7 @@ void Server::run() {
   State& s = *state_;
   bind();
   spdlog::info("serve: listening on http://{}:{} (loading the model)", s.options.host, s.port);
-  s.compute.start([&s] { s.load(); });
+  s.compute.start([&s] { s.load(); }, [&s] { return s.step_batch(); });
   s.listening = true;
   if (!s.stopping) s.http.listen_after_bind();
   s.listen_returned = true;
@@ -492,7 +549,9 @@ bool Server::ready() const { return state_->ready; }
 
 void Server::stop() {
   state_->stop_http();
-  state_->compute.stop();  // cancels the running job (it checks `stopping`), drops the queued ones
+  state_->compute.stop();  // drops the queued jobs, joins the compute thread
+  // The compute thread is gone: the answers still in the batch end here.
+  if (state_->batch) state_->batch->abandon(std::make_exception_ptr(Cancelled{}));
 }
 
 }  // namespace e2llm

@@ -36,8 +36,10 @@ void ServerMetrics::count_status(int status) {
 
 std::string ServerMetrics::prometheus(int64_t store_bytes, int64_t store_documents, int64_t store_evictions) const {
   std::string out;
-  out += metric("e2llm_requests_running", "gauge", "Jobs the compute thread is running.",
+  out += metric("e2llm_requests_running", "gauge", "Jobs the compute thread is running (encoding, prefilling).",
                 static_cast<double>(requests_running.load()));
+  out += metric("e2llm_requests_decoding", "gauge", "Answers in the decoding batch (continuous batching).",
+                static_cast<double>(decoding.load()));
   out += metric("e2llm_requests_queued", "gauge", "Jobs waiting for the compute thread.",
                 static_cast<double>(requests_queued.load()));
   out += fmt::format("# HELP e2llm_requests_total Finished HTTP requests by outcome.\n# TYPE e2llm_requests_total counter\n");
@@ -60,6 +62,9 @@ std::string ServerMetrics::prometheus(int64_t store_bytes, int64_t store_documen
                 static_cast<double>(prompt_tokens.load()));
   out += metric("e2llm_generated_tokens_total", "counter", "Tokens generated.",
                 static_cast<double>(generated_tokens.load()));
+  out += metric("e2llm_decode_steps_total", "counter",
+                "Batched decode steps; fewer than generated tokens when answers share steps.",
+                static_cast<double>(decode_steps.load()));
   out += request_seconds.prometheus("e2llm_request_seconds", "Completion latency, queueing included.");
   out += first_token_seconds.prometheus("e2llm_time_to_first_token_seconds", "Time to the first streamed text.");
   return out;

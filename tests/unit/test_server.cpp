@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <latch>
 #include <thread>
 
 #include "e2llm/e2llm/e2llm_model.h"
@@ -400,9 +401,13 @@ TEST_F(ServerTest, ConcurrentStreamsAndAThousandBadRequests) {
   const std::string expected = post_json(c, "/v1/chat/completions", chat_body(id, "who"))["choices"][0]["message"]["content"];
   std::atomic<int> good{0}, bad{0};
   std::vector<std::thread> clients;
+  std::latch all_ready(8);
+  const double steps_before = metric(c, "e2llm_decode_steps_total");
+  const double tokens_before = metric(c, "e2llm_generated_tokens_total");
   for (int t = 0; t < 8; ++t)
     clients.emplace_back([&] {
       auto mine = s.client();
+      all_ready.arrive_and_wait();  // all 8 ask at once
       for (int i = 0; i < 3; ++i) {
         auto r = mine.Post("/v1/chat/completions", chat_body(id, "who", true).dump(), "application/json");
         std::string joined;
@@ -416,6 +421,10 @@ TEST_F(ServerTest, ConcurrentStreamsAndAThousandBadRequests) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(good, 24);
   EXPECT_EQ(bad, 0);
+  // Continuous batching: answers in flight together share decode steps.
+  const double steps = metric(c, "e2llm_decode_steps_total") - steps_before;
+  const double tokens = metric(c, "e2llm_generated_tokens_total") - tokens_before;
+  EXPECT_LT(steps, tokens) << "no two answers were ever decoded in the same step";
 
   for (int i = 0; i < 100; ++i) c.Post("/v1/chat/completions", "{\"messages\": 1}", "application/json");
   const long before = resident_kib();

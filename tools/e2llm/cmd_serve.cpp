@@ -95,6 +95,10 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--api-key", a->server.api_key, "Require 'Authorization: Bearer KEY' (not on /health)");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (keeps it out of `ps`)");
+  cmd->add_option("--parallel", a->server.parallel,
+                  "Answers decoded together in one batch (continuous batching); more wait in the queue")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--max-queue", a->server.max_queue, "Requests that may wait for the model; more get 503")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

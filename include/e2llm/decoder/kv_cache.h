@@ -8,7 +8,7 @@
 // remembers its token's position, and each sequence its length (= the
 // position its next token gets).
 #pragma once
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <vector>
 
@@ -42,6 +42,12 @@ class KvCache {
   void reset();  // forget everything, keep the memory
   // Keeps only the sequences at `rows` (e.g. drop finished ones), in that order.
   void select(const std::vector<int64_t>& rows);
+  // Adds the sequences of `other` (same layers, heads, head size and dtype)
+  // after this cache's rows, for sequences that join a batch being decoded.
+  // Both keep their slots; the shorter side's slots up to the longer side's
+  // `used` are marked invalid, so attention skips them. Capacity becomes
+  // `used` plus the larger of the two free capacities. Copies both.
+  void append(const KvCache& other);
 
  private:
   std::vector<torch::Tensor> keys_, values_;

@@ -4,10 +4,12 @@
 // questioned many times.
 //
 // Threads: the HTTP library's worker threads parse, check and answer
-// requests; one compute thread owns the model and runs the queued jobs
-// (encode a document, answer a question) one after another. A full queue
-// answers 503 with Retry-After; a streaming client that disconnects cancels
-// its job at the next generated piece of text.
+// requests; one compute thread owns the model. It runs the queued jobs
+// (encode a document; read a question's documents and prefill it) one after
+// another, and between them decodes one token for every answer in flight
+// (continuous batching: answers join and leave the batch between steps). A
+// full queue answers 503 with Retry-After; a streaming client that
+// disconnects cancels its answer at the next generated piece of text.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,6 +30,7 @@ struct ServerOptions {
   int64_t max_body_mb = 64;         // larger request bodies get 413
   int64_t http_threads = 8;
   int64_t default_max_tokens = 256; // when a request gives no max_tokens
+  int64_t parallel = 8;             // answers decoded together (continuous batching)
   std::string model_name = "e2llm"; // the id /v1/models lists and responses carry
 };
 
