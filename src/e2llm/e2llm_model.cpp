@@ -208,7 +208,8 @@ torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
   return adapt(pool_chunks(context));
 }
 
-torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context) {
+torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
+                                      const std::function<void(size_t, size_t)>& after_batch) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
   const size_t key = hash_chunks(context.ids);
   auto [first, last] = parts_->pooled_cache.equal_range(key);
@@ -220,7 +221,9 @@ torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context) {
   torch::Tensor pooled;
   {
     torch::NoGradGuard no_grad;  // nothing to differentiate on this side
-    pooled = encoder_->encode_tokens(context.ids, parts_->pooler).to(torch::kFloat32);
+    BatchingOptions batching;
+    batching.after_batch = after_batch;
+    pooled = encoder_->encode_tokens(context.ids, parts_->pooler, batching).to(torch::kFloat32);
   }
   const size_t capacity = static_cast<size_t>(config_.pooled_cache_mb) << 20;
   size_t bytes = pooled.nbytes();

@@ -114,6 +114,7 @@ torch::Tensor TextEncoder::encode_tokens(const std::vector<std::vector<int64_t>>
     auto [ids, mask] = pad_batch(chunks, batch);
     pooled.push_back(pooler->forward(model_->forward(ids, mask), mask));
     order.insert(order.end(), batch.begin(), batch.end());
+    if (batching.after_batch) batching.after_batch(order.size(), chunks.size());
   }
   // Row r of the concatenation is chunk order[r]; invert the permutation.
   torch::Tensor inverse = torch::argsort(torch::tensor(order, torch::kLong)).to(options_.device);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -48,6 +49,14 @@ std::string read_text_file(const std::string& path) {
   if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string read_text_input(const std::string& path) {
+  if (path != "-") return read_text_file(path);
+  std::ostringstream ss;
+  ss << std::cin.rdbuf();
+  if (std::cin.bad()) fail("standard input: read error: {}", std::strerror(errno));
   return ss.str();
 }
 

@@ -140,7 +140,9 @@ struct Server::State {
   }
   // Compute thread: the pooled vectors of `text`, from the store or encoded
   // now (and stored).
-  StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store);
+  // `cancelled` is checked between encoder passes.
+  StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store,
+                              const std::function<bool()>& cancelled);
   // Compute thread: reads the documents (encoding the inline context when
   // new), checks the window, and adds the answer to the decoding batch;
   // `done` or `failed` is called when it ends (also from later steps).
@@ -187,7 +189,8 @@ void Server::State::stop_http() {
   http.stop();
 }
 
-StoredDocument Server::State::document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store) {
+StoredDocument Server::State::document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store,
+                                           const std::function<bool()>& cancelled) {
   const std::string id = document_id(fingerprint, text);
   if (std::optional<StoredDocument> stored = store->get(id)) {
     ++metrics.store_hits;
@@ -200,7 +203,10 @@ StoredDocument Server::State::document_for(const std::string& text, const nlohma
   if (chunked.ids.empty()) throw HttpError(400, "invalid_request_error", "the text has no tokens to encode");
   const int64_t hits_before = model->pooled_cache_hits();
   StoredDocument doc;
-  doc.pooled = model->pool_chunks(chunked);
+  doc.pooled = model->pool_chunks(chunked, [&](size_t done, size_t total) {
+    if (cancelled() || stopping) throw Cancelled{};  // a long document stops between passes
+    spdlog::debug("serve: encoded {}/{} chunks", done, total);
+  });
   if (model->pooled_cache_hits() == hits_before) metrics.encoder_chunks += chunked.ids.size();
   doc.info.id = id;
   doc.info.context_tokens = chunked.context_tokens;
@@ -228,7 +234,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   if (r.context) {
     if (cancelled()) throw Cancelled{};
     bool from_store = false;
-    StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store);
+    StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store, cancelled);
     (from_store ? result->chunks_from_store : result->chunks_encoded) += doc.info.chunks;
     result->documents.push_back(doc.info.id);
     pooled.push_back(doc.pooled);
@@ -409,7 +415,7 @@ void Server::State::handle_document_upload(const httplib::Request& req, httplib:
   const DocumentInfo info = on_compute<DocumentInfo>([this, d] {
     torch::InferenceMode inference;
     bool from_store = false;
-    return document_for(d.text, d.metadata, &from_store).info;
+    return document_for(d.text, d.metadata, &from_store, [] { return false; }).info;
   });
   send_json(res, 200, document_json(info));
 }

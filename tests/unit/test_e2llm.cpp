@@ -236,6 +236,14 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   for (const char* line : {"compression", "encode", "prefill", "peak memory"})
     EXPECT_NE(report.find(line), std::string::npos) << line << " in " << report;
 
+  // The context may come on standard input.
+  auto piped = run_cli_split("answer --model " + out.path() + " --context - --question '" + question +
+                                 "' --max-new-tokens " + std::to_string(max_new_tokens) + " < '" +
+                                 dir.file("context.txt") + "'",
+                             dir.file("stderr2.txt"));
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, expected + "\n") << piped.err;
+
   auto missing = test::run_cli("answer --model " + dir.file("nope") + " --context x --question q");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("e2llm: error:"), std::string::npos) << missing.output;

@@ -152,6 +152,25 @@ TEST(Encoder, EncodeTokensRestoresInputOrderAndMatchesSingleChunks) {
   EXPECT_THROW(encoder.encode_tokens({std::vector<int64_t>(81, 5)}, pooler), Error);
 }
 
+TEST(Encoder, EncodeTokensReportsProgressAndStopsWhenTheCallbackThrows) {
+  auto encoder = TextEncoder::load(golden("bert"));
+  std::vector<std::vector<int64_t>> chunks(7, std::vector<int64_t>{5, 6, 7, 8});
+  Pooler pooler(PoolingConfig{.mode = PoolingMode::kMean}, encoder.hidden_size());
+  torch::NoGradGuard no_grad;
+  std::vector<size_t> progress;
+  BatchingOptions batching{.max_batch_tokens = 8, .max_batch_size = 8};  // two chunks per pass
+  batching.after_batch = [&](size_t done, size_t total) {
+    EXPECT_EQ(total, 7u);
+    progress.push_back(done);
+  };
+  encoder.encode_tokens(chunks, pooler, batching);
+  EXPECT_EQ(progress, (std::vector<size_t>{2, 4, 6, 7}));
+  batching.after_batch = [](size_t done, size_t) {
+    if (done >= 4) throw std::runtime_error("cancelled");
+  };
+  EXPECT_THROW(encoder.encode_tokens(chunks, pooler, batching), std::runtime_error);
+}
+
 class WriterFamily : public ::testing::TestWithParam<EncoderFamily> {};
 
 TEST_P(WriterFamily, RandomModelLoadsWithHuggingFaceModulePaths) {

@@ -51,5 +51,29 @@ TEST(GenerateCli, BadInputIsAOneLineError) {
   EXPECT_NE(r.output.find("temperature"), std::string::npos) << r.output;
 }
 
+// A prompt too long for a command line comes from a file or standard input,
+// and gives what the same text as --prompt gives.
+TEST(GenerateCli, PromptFromAFileOrStandardInputEqualsTheArgument) {
+  E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  test::TempDir dir;
+  const std::string text = "The capital of France is";
+  write_file_atomic(dir.file("prompt.txt"), text);
+  const std::string common = "generate --model " + quoted(path) + " --max-new-tokens 6 --json ";
+  RUN_ON_REAL_MODEL(argument, common + "--prompt " + quoted(text));
+  ASSERT_EQ(argument.exit_code, 0) << argument.output;
+  RUN_ON_REAL_MODEL(file, common + "--prompt-file " + dir.file("prompt.txt"));
+  EXPECT_EQ(file.output, argument.output);
+  test::CommandResult piped = test::run_cli(common + "--prompt-file -", dir.file("prompt.txt"));
+  EXPECT_EQ(piped.output, argument.output);
+
+  for (const std::string& bad : {common, common + "--prompt hi --prompt-file " + dir.file("prompt.txt"),
+                                 common + "--prompt-file " + dir.file("missing.txt")}) {
+    test::CommandResult r = test::run_cli(bad);
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_TRUE(r.output.find("prompt") != std::string::npos || r.output.find("missing.txt") != std::string::npos)
+        << bad << " -> " << r.output;
+  }
+}
+
 }  // namespace
 }  // namespace e2llm

@@ -29,7 +29,7 @@ void run_answer(const AnswerArgs& args) {
   E2LLM_CHECK(args.summarize != !args.question.empty(), "give exactly one of --question TEXT and --summarize");
   torch::InferenceMode inference;
   std::unique_ptr<E2llmModel> model = load_e2llm(args.model);
-  const std::string context = read_text_file(args.context);
+  const std::string context = read_text_input(args.context);
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
   AnswerTiming t;
   std::string answer = model->generate(context, prompt, {args.max_new_tokens}, &t);
@@ -52,7 +52,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   auto args = std::make_shared<AnswerArgs>();
   cmd->add_option("--model", args->model, "Checkpoint folder (a training output folder or one step folder)")
       ->required();
-  cmd->add_option("--context", args->context, "File with the long text")->required();
+  cmd->add_option("--context", args->context, "File with the long text ('-': standard input)")->required();
   cmd->add_option("--question", args->question, "The question");
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->capture_default_str();

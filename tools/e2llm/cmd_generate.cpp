@@ -12,13 +12,14 @@
 #include "e2llm/core/error.h"
 #include "e2llm/generate/generate.h"
 #include "e2llm/core/runtime.h"
+#include "e2llm/io/fs.h"
 #include "e2llm/tokenizer/tokenizer.h"
 
 namespace e2llm::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, system, chat_template, dtype = "fp32";
+  std::string model, prompt, prompt_file, system, chat_template, dtype = "fp32";
   bool chat = false, greedy = false, json = false, stats = false;
   int64_t max_new_tokens = 128;
   std::optional<double> temperature, top_p, min_p;
@@ -89,7 +90,11 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a decoder LLM (HF folder or .gguf)");
   auto a = std::make_shared<GenerateArgs>();
   cmd->add_option("--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
-  cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+  auto* prompt = cmd->add_option("--prompt", a->prompt, "Prompt text");
+  auto* prompt_file = cmd->add_option("--prompt-file", a->prompt_file,
+                                      "Read the prompt from this file ('-': standard input), for prompts longer "
+                                      "than a command line may be");
+  prompt->excludes(prompt_file);
   cmd->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template (user turn + assistant opening)");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
@@ -109,7 +114,12 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--dtype", a->dtype, "Weights and compute: fp32 or bf16")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print {\"ids\": [...], \"text\": \"...\"} instead of streaming text");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode tokens/s to stderr");
-  cmd->callback([a] { run_generate(*a); });
+  cmd->callback([a, prompt, prompt_file] {
+    E2LLM_CHECK(prompt->count() + prompt_file->count() == 1, "give the prompt: --prompt TEXT or --prompt-file FILE");
+    GenerateArgs args = *a;
+    if (prompt_file->count()) args.prompt = read_text_input(args.prompt_file);
+    run_generate(args);
+  });
 });
 
 }  // namespace

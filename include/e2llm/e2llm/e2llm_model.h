@@ -90,7 +90,10 @@ class E2llmModel {
   // The pooled chunk vectors alone, [chunks, k, H_enc] float32, without
   // autograd (through the same cache): what a store of encoded documents
   // keeps. adapt() turns them into soft tokens.
-  torch::Tensor pool_chunks(const ChunkedContext& context);
+  // `after_batch` (done, total chunks) runs after each encoder pass, not
+  // on a cache hit; what it throws stops the encoding.
+  torch::Tensor pool_chunks(const ChunkedContext& context,
+                            const std::function<void(size_t, size_t)>& after_batch = nullptr);
   int64_t pooled_cache_hits() const;
   torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
 

@@ -10,6 +10,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,10 @@ struct BatchingOptions {
   // Upper bound on batch_size × padded_length per forward pass (memory bound).
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_size = 256;
+  // Called after each forward pass with the chunks encoded so far and in
+  // all: progress for long documents, and the place to stop one (whatever
+  // it throws propagates out of encode_tokens).
+  std::function<void(size_t done, size_t total)> after_batch = nullptr;
 };
 
 // Length-bucketed batches: indices sorted by length (longest first), cut so that

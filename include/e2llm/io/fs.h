@@ -28,6 +28,8 @@ class MappedFile {
 };
 
 std::string read_text_file(const std::string& path);
+// read_text_file, or all of standard input when `path` is "-".
+std::string read_text_input(const std::string& path);
 nlohmann::json read_json_file(const std::string& path);  // error names file, line, column
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
