@@ -272,32 +272,21 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
   t.encode_s = seconds_since(start);
   t.chunks = static_cast<int64_t>(chunked.chunks.size());
   t.context_tokens = chunked.context_tokens;
+  t.soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
   spdlog::debug("e2llm: {} chunks of {} encoder tokens encoded in {:.3f} s", t.chunks, t.context_tokens, t.encode_s);
-  std::string answer = generate_from_soft_tokens(soft, prompt, options, &t);
-  if (timing) *timing = t;
-  return answer;
-}
 
-std::string E2llmModel::generate_from_soft_tokens(const torch::Tensor& soft, const std::string& prompt,
-                                                  const AnswerOptions& options, AnswerTiming* timing) {
-  torch::NoGradGuard no_grad;
   GenerateOptions generation;
   generation.sampling = options.sampling;
   generation.stop.max_new_tokens = options.max_new_tokens;
   generation.stop.stop_strings = options.stop_strings;
   generation.on_text = options.on_text;
   GenerateResult result = e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(soft, prompt), generation);
-  const int64_t generated = static_cast<int64_t>(result.ids.size()) - (result.stop_reason == StopReason::kStopToken);
+  t.prefill_s = result.prefill_seconds;
+  t.decode_s = result.decode_seconds;
+  t.generated_tokens = result.generated_tokens();
   spdlog::debug("e2llm: prefill {} positions in {:.3f} s, {} tokens decoded in {:.3f} s", result.prompt_tokens,
-                result.prefill_seconds, generated, result.decode_seconds);
-  if (timing) {
-    timing->soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
-    timing->prompt_tokens = result.prompt_tokens;
-    timing->prefill_s = result.prefill_seconds;
-    timing->decode_s = result.decode_seconds;
-    timing->generated_tokens = generated;
-    timing->stop_reason = result.stop_reason;
-  }
+                t.prefill_s, t.generated_tokens, t.decode_s);
+  if (timing) *timing = t;
   return result.text;
 }
 

@@ -54,6 +54,10 @@ double GenerateResult::prefill_tokens_per_second() const {
   return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0.0;
 }
 
+int64_t GenerateResult::generated_tokens() const {
+  return static_cast<int64_t>(ids.size()) - (stop_reason == StopReason::kStopToken);
+}
+
 double GenerateResult::decode_tokens_per_second() const {
   return decode_seconds > 0 ? decode_steps / decode_seconds : 0.0;
 }

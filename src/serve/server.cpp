@@ -277,7 +277,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
         result->text = g.text;
         result->finish_reason = g.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
         result->prompt_tokens = g.prompt_tokens;
-        result->completion_tokens = static_cast<int64_t>(g.ids.size()) - (g.stop_reason == StopReason::kStopToken);
+        result->completion_tokens = g.generated_tokens();
         result->prefill_ms = g.prefill_seconds * 1000;
         result->decode_ms = g.decode_seconds * 1000;
         metrics.prompt_tokens += static_cast<uint64_t>(result->prompt_tokens);

@@ -27,7 +27,6 @@
 #include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/generate/sampling.h"
-#include "e2llm/generate/stop_criteria.h"
 #include "e2llm/io/base_model.h"
 
 namespace e2llm {
@@ -60,10 +59,8 @@ struct AnswerTiming {
   int64_t chunks = 0;
   int64_t context_tokens = 0;  // encoder tokens
   int64_t soft_tokens = 0;     // decoder positions used by the context
-  int64_t prompt_tokens = 0;   // decoder positions prefilled: prefix, soft tokens, prompt
   double encode_s = 0, prefill_s = 0, decode_s = 0;
   int64_t generated_tokens = 0;
-  StopReason stop_reason = StopReason::kNone;
 };
 
 class E2llmModel {
@@ -113,10 +110,6 @@ class E2llmModel {
   // The answer to `prompt` about `context` (greedy by default).
   std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
                        AnswerTiming* timing = nullptr);
-  // The same from soft tokens made earlier (adapt(pool_chunks(...))); fills
-  // the decoder part of `timing` (prompt tokens, prefill, decode).
-  std::string generate_from_soft_tokens(const torch::Tensor& soft, const std::string& prompt,
-                                        const AnswerOptions& options = {}, AnswerTiming* timing = nullptr);
 
   // Trainable tensors by checkpoint name: "adapter.*" (with the frozen
   // "adapter.input_mean/input_std" of standardize_pooled), "markers.begin/end",

@@ -47,6 +47,8 @@ struct GenerateResult {
 
   double prefill_tokens_per_second() const;
   double decode_tokens_per_second() const;
+  // Tokens of the answer: ids without a final stop token.
+  int64_t generated_tokens() const;
 };
 
 // One sequence. The repetition penalty looks at the prompt's token ids and
