@@ -128,6 +128,15 @@ std::vector<nlohmann::json> sse_events(const std::string& body) {
   return out;
 }
 
+// The text of a chat stream: its deltas' content, joined.
+std::string joined_content(const std::vector<nlohmann::json>& events) {
+  std::string text;
+  for (const auto& e : events)
+    if (!e["choices"].empty() && e["choices"][0]["delta"].contains("content"))
+      text += e["choices"][0]["delta"]["content"].get<std::string>();
+  return text;
+}
+
 nlohmann::json chat_body(const std::string& doc, const std::string& question, bool stream = false) {
   return {{"model", "anything"},
           {"messages", {{{"role", "user"}, {"content", question}}}},
@@ -237,14 +246,11 @@ TEST_F(ServerTest, ChatStreamedEqualsNotStreamedAndUsageAddsUp) {
   std::vector<nlohmann::json> events = sse_events(streamed->body);
   ASSERT_GE(events.size(), 3u);
   EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
-  std::string joined;
   for (const auto& e : events) {
     EXPECT_EQ(e["id"], events[0]["id"]);
     EXPECT_EQ(e["object"], "chat.completion.chunk");
-    if (!e["choices"].empty() && e["choices"][0]["delta"].contains("content"))
-      joined += e["choices"][0]["delta"]["content"].get<std::string>();
   }
-  EXPECT_EQ(joined, answer);
+  EXPECT_EQ(joined_content(events), answer);
   const nlohmann::json& finish_chunk = events[events.size() - 2];
   EXPECT_EQ(finish_chunk["choices"][0]["finish_reason"], finish);
   const nlohmann::json& usage_chunk = events.back();
@@ -410,12 +416,8 @@ TEST_F(ServerTest, ConcurrentStreamsAndAThousandBadRequests) {
       all_ready.arrive_and_wait();  // all 8 ask at once
       for (int i = 0; i < 3; ++i) {
         auto r = mine.Post("/v1/chat/completions", chat_body(id, "who", true).dump(), "application/json");
-        std::string joined;
-        if (r && r->status == 200)
-          for (const auto& e : sse_events(r->body))
-            if (!e["choices"].empty() && e["choices"][0]["delta"].contains("content"))
-              joined += e["choices"][0]["delta"]["content"].get<std::string>();
-        (r && r->status == 200 && joined == expected ? good : bad)++;
+        const bool ok = r && r->status == 200 && joined_content(sse_events(r->body)) == expected;
+        (ok ? good : bad)++;
       }
     });
   for (auto& t : clients) t.join();
