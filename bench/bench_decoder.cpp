@@ -1,6 +1,8 @@
-// Decoder speed on the real SmolLM2-135M-Instruct (GGUF, dequantized): prefill
-// and incremental-decode tokens/s in fp32 and bf16, with the achieved GFLOP/s
-// (~2 FLOPs per parameter per token) to set beside bench_gemm's peak.
+// Decoder speed on the real SmolLM2-135M-Instruct (GGUF): prefill and
+// incremental-decode tokens/s with the quantized kernels and dequantized to
+// fp32 and bf16, with the achieved GFLOP/s (~2 FLOPs per parameter per token)
+// to set beside bench_gemm's peak and the weight bytes read per second to set
+// beside bench_bandwidth's.
 // Needs the model in $E2LLM_MODEL_CACHE (scripts/fetch_models.sh); skipped otherwise.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -10,35 +12,47 @@
 #include <map>
 
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/io/gguf.h"
 #include "e2llm/core/runtime.h"
 
 namespace {
 
+// $E2LLM_BENCH_MODEL (a .gguf path), else SmolLM2 from the model cache.
 std::string model_path() {
+  if (const char* chosen = std::getenv("E2LLM_BENCH_MODEL")) return chosen;
   const char* cache = std::getenv("E2LLM_MODEL_CACHE");
   const char* home = std::getenv("HOME");
   std::string dir = cache ? cache : std::string(home ? home : "/tmp") + "/.cache/e2llm/models";
   return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-// Loaded once per dtype for all benchmarks.
-e2llm::CausalLM model(torch::ScalarType dtype) {
-  static std::map<torch::ScalarType, e2llm::CausalLM> models;
-  auto& lm = models[dtype];
+// Loaded once per --weights choice (float32, bfloat16, quantized) for all benchmarks.
+e2llm::CausalLM model(const std::string& weights) {
+  static std::map<std::string, e2llm::CausalLM> models;
+  auto& lm = models[weights];
   if (!lm) {
-    e2llm::DecoderOptions options;
-    options.dtype = dtype;
-    lm = e2llm::load_causal_lm(model_path(), options);
+    lm = e2llm::load_causal_lm(model_path(), e2llm::decoder_options_for(weights, model_path()));
     lm->eval();
   }
   return lm;
 }
 
-double parameter_count(e2llm::CausalLMImpl& lm) {
-  double n = 0;
-  for (const auto& p : lm.parameters()) n += p.numel();
-  for (const auto& b : lm.buffers()) n += b.numel();
-  return n;
+// Parameters, and the bytes of weights one decoded token reads: every matrix
+// once (the tied embedding as the output head), in the file's block types
+// when quantized, else 4 or 2 bytes per value.
+struct WeightSize {
+  double parameters = 0, bytes = 0;
+};
+
+WeightSize weight_size(const std::string& weights) {
+  auto file = e2llm::GgufFile::open(model_path());
+  WeightSize s;
+  for (const auto& t : file->tensors()) {
+    s.parameters += static_cast<double>(t.n_elements);
+    s.bytes += weights == "quantized" ? static_cast<double>(t.n_bytes)
+                                      : static_cast<double>(t.n_elements) * (weights == "bfloat16" ? 2 : 4);
+  }
+  return s;
 }
 
 std::vector<int64_t> prompt_ids(int64_t n, int64_t vocab) {
@@ -53,16 +67,16 @@ bool skip_without_model(benchmark::State& state) {
   return true;
 }
 
-void report(benchmark::State& state, double tokens, double params) {
+void report(benchmark::State& state, double tokens, const WeightSize& size) {
   state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * params * tokens, benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * size.parameters * tokens / 1e9, benchmark::Counter::kIsRate);
+  state.counters["weights_GB/s"] = benchmark::Counter(size.bytes * tokens / 1e9, benchmark::Counter::kIsRate);
 }
 
-void BM_Prefill(benchmark::State& state, torch::ScalarType dtype) {
+void BM_Prefill(benchmark::State& state, const std::string& weights) {
   if (skip_without_model(state)) return;
   torch::InferenceMode inference;
-  auto lm = model(dtype);
+  auto lm = model(weights);
   const int64_t n = state.range(0);
   const auto ids = prompt_ids(n, lm->vocab_size());
   e2llm::KvCache cache = lm->new_cache(1, n);
@@ -70,14 +84,14 @@ void BM_Prefill(benchmark::State& state, torch::ScalarType dtype) {
     cache.reset();
     benchmark::DoNotOptimize(lm->prefill({e2llm::Segment::tokens(ids)}, cache).data_ptr());
   }
-  report(state, static_cast<double>(n) * state.iterations(), parameter_count(*lm));
+  report(state, static_cast<double>(n) * state.iterations(), weight_size(weights));
 }
 
 // Decode steps after a prompt of range(0) tokens; each iteration decodes range(1) tokens.
-void BM_Decode(benchmark::State& state, torch::ScalarType dtype) {
+void BM_Decode(benchmark::State& state, const std::string& weights) {
   if (skip_without_model(state)) return;
   torch::InferenceMode inference;
-  auto lm = model(dtype);
+  auto lm = model(weights);
   const int64_t prompt = state.range(0), steps = state.range(1);
   const auto ids = prompt_ids(prompt, lm->vocab_size());
   e2llm::KvCache cache = lm->new_cache(1, prompt + steps);
@@ -89,15 +103,17 @@ void BM_Decode(benchmark::State& state, torch::ScalarType dtype) {
     for (int64_t i = 0; i < steps; ++i) next = lm->forward_step(next, cache).argmax(-1);
     benchmark::DoNotOptimize(next.data_ptr());
   }
-  report(state, static_cast<double>(steps) * state.iterations(), parameter_count(*lm));
+  report(state, static_cast<double>(steps) * state.iterations(), weight_size(weights));
 }
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_Prefill, fp32, torch::kFloat32)->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Prefill, bf16, torch::kBFloat16)->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Decode, fp32, torch::kFloat32)->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Decode, bf16, torch::kBFloat16)->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill, quantized, std::string("quantized"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill, fp32, std::string("float32"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill, bf16, std::string("bfloat16"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Decode, quantized, std::string("quantized"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Decode, fp32, std::string("float32"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Decode, bf16, std::string("bfloat16"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   e2llm::set_threads(0);

@@ -54,15 +54,17 @@ CausalLMImpl::CausalLMImpl(DecoderConfig config, const Weights& weights, const D
   E2LLM_CHECK(options.dtype == torch::kFloat32 || options.dtype == torch::kBFloat16,
               "decoder dtype must be float32 or bfloat16, got {}", c10::toString(options.dtype));
   config_.validate();
-  nn::WeightLoader loader(weights, options.dtype, options.device, decoder_prefix(weights));
+  nn::WeightLoader loader(weights, options.dtype, options.device, decoder_prefix(weights), options.keep_quantized);
   model_ = register_module("model", std::make_shared<detail::DecoderStackImpl>(config_, loader));
   std::string head = lm_head_name(weights);
   if (config_.tie_word_embeddings || head.empty()) {
     E2LLM_CHECK(config_.tie_word_embeddings, "lm_head.weight is missing and tie_word_embeddings is false");
-    lm_head_ = nn::Linear(model_->embed_tokens->weight);
+    const auto& embed = *model_->embed_tokens;
+    lm_head_ = embed.quantized ? nn::Linear(embed.quantized) : nn::Linear(embed.weight);
   } else {
-    nn::WeightLoader root(weights, options.dtype, options.device);
-    lm_head_ = nn::Linear(root.get(head, {config_.vocab_size, config_.hidden_size}));
+    nn::WeightLoader root(weights, options.dtype, options.device, "", options.keep_quantized);
+    const std::string module = head.substr(0, head.size() - std::string(".weight").size());
+    lm_head_ = root.linear(module, config_.hidden_size, config_.vocab_size, /*bias=*/false);
   }
   register_module("lm_head", lm_head_);
 }
@@ -82,6 +84,23 @@ void add_generation_eos(const std::string& folder, std::vector<int64_t>& eos) {
 }
 
 }  // namespace
+
+DecoderOptions decoder_options_for(const std::string& weights, const std::string& path) {
+  const bool gguf = std::filesystem::path(path).extension() == ".gguf";
+  DecoderOptions options;
+  if (weights == "auto") {
+    options.keep_quantized = gguf;
+  } else if (weights == "quantized") {
+    E2LLM_CHECK(gguf, "--weights quantized needs a .gguf model; {} is not one (use float32 or bfloat16)", path);
+    options.keep_quantized = true;
+  } else if (weights == "bfloat16" || weights == "bf16") {
+    options.dtype = torch::kBFloat16;
+  } else {
+    E2LLM_CHECK(weights == "float32" || weights == "fp32",
+                "--weights '{}': choose auto, quantized, float32 or bfloat16", weights);
+  }
+  return options;
+}
 
 CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options) {
   namespace fs = std::filesystem;
@@ -109,6 +128,25 @@ KvCache CausalLMImpl::new_cache(int64_t batch, int64_t capacity) const {
                  options_.device);
 }
 
+std::string CausalLMImpl::weights_description() const {
+  std::map<std::string, int64_t> linear_types;
+  int64_t linears = 0;
+  for (auto& [name, linear] : nn::named_linears(const_cast<CausalLMImpl&>(*this))) {
+    ++linears;
+    if (linear->quantized()) ++linear_types[ggml_type_traits(linear->quantized()->type).name];
+  }
+  const std::string dtype = options_.dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+  if (linear_types.empty()) return dtype;
+  std::vector<std::string> parts;
+  for (const auto& [type, count] : linear_types) parts.push_back(fmt::format("{} x{}", type, count));
+  int64_t quantized = 0;
+  for (const auto& [type, count] : linear_types) quantized += count;
+  if (quantized < linears) parts.push_back(fmt::format("{} x{}", dtype, linears - quantized));
+  const auto& embed = model_->embed_tokens;
+  return fmt::format("quantized (linear layers: {}; embeddings: {})", fmt::join(parts, ", "),
+                     embed->quantized ? ggml_type_traits(embed->quantized->type).name : dtype);
+}
+
 // ---- forward --------------------------------------------------------------------
 
 torch::Tensor CausalLMImpl::embed(const torch::Tensor& ids) {
@@ -118,10 +156,9 @@ torch::Tensor CausalLMImpl::embed(const torch::Tensor& ids) {
     E2LLM_CHECK(lo >= 0 && hi < config_.vocab_size, "token id {} outside the vocabulary of {}",
                 lo < 0 ? lo : hi, config_.vocab_size);
   }
-  const torch::Tensor& table = model_->embed_tokens->weight;
-  torch::Tensor e = torch::embedding(table, ids.to(table.device()));
+  torch::Tensor e = model_->embed_tokens->lookup(ids, options_.dtype);
   // Gemma scales in the weight dtype, as transformers does.
-  if (config_.embedding_scale != 1.0) e = e * torch::scalar_tensor(config_.embedding_scale).to(table.scalar_type());
+  if (config_.embedding_scale != 1.0) e = e * torch::scalar_tensor(config_.embedding_scale).to(e.scalar_type());
   return e;
 }
 
@@ -186,7 +223,7 @@ torch::Tensor CausalLMImpl::forward_step(const torch::Tensor& ids, KvCache& cach
 
 AssembledBatch CausalLMImpl::assemble(const std::vector<std::vector<Segment>>& batch, Padding padding) {
   E2LLM_CHECK(!batch.empty(), "assemble() needs at least one sequence");
-  auto device = model_->embed_tokens->weight.device();
+  auto device = model_->embed_tokens->device();
   std::vector<torch::Tensor> rows, labels;
   AssembledBatch out;
   for (size_t b = 0; b < batch.size(); ++b) {

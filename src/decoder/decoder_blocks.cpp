@@ -4,6 +4,7 @@
 #include "decoder/decoder_blocks.h"
 
 #include "e2llm/core/error.h"
+#include "e2llm/nn/quantized_matmul.h"
 
 namespace e2llm::detail {
 
@@ -27,26 +28,13 @@ AttentionImpl::AttentionImpl(const DecoderConfig& c, const WeightLoader& w, int6
   }
 }
 
-namespace {
-
-// Grouped-query attention without materialising repeated K/V: the G query
-// heads sharing one KV head are stacked along the row axis, so one batched
-// matmul per KV head serves them all. q [B, H, T, D]; k, v [B, KVH, S, D].
-torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                const torch::Tensor& mask, double scale, const std::optional<double>& softcap) {
-  int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
-  int64_t KVH = k.size(1), S = k.size(2), G = H / KVH;
-  torch::Tensor qg = q.reshape({B, KVH, G * T, D});
-  torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)) * scale;  // [B, KVH, G*T, S]
-  if (softcap) scores = torch::tanh(scores / *softcap) * *softcap;
-  // A large finite value, not -inf: a fully masked row (a padding query)
-  // then gets uniform weights instead of NaN, as in transformers.
-  scores = scores.view({B, KVH, G, T, S}).masked_fill(mask.logical_not(), -1e30);
-  torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
-  return torch::matmul(probs.view({B, KVH, G * T, S}), v).view({B, H, T, D});
+const torch::Tensor& AttentionContext::dense_mask() const {
+  if (!mask.defined()) {
+    E2LLM_CHECK(causal.defined(), "attention context without a mask");
+    mask = detail::dense_mask(causal);
+  }
+  return mask;
 }
-
-}  // namespace
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, KvCache* cache) {
   int64_t B = x.size(0), T = x.size(1);
@@ -57,7 +45,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   q = nn::apply_rope(q.transpose(1, 2), ctx.cos, ctx.sin);
   k = nn::apply_rope(k.transpose(1, 2), ctx.cos, ctx.sin);
   if (cache) std::tie(k, v) = cache->write(layer_, k, v);
-  torch::Tensor out = grouped_attention(q, k, v, ctx.mask, scale_, softcap_);
+  // The fused kernel returns a transposed view of [B, T, H, d], so the reshape below is free.
+  torch::Tensor out = ctx.causal.defined() && use_fused_causal_attention(q, k, v)
+                          ? causal_attention(q, k, v, ctx.causal, scale_, softcap_)
+                          : grouped_attention(q, k, v, ctx.dense_mask(), scale_, softcap_);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 
@@ -111,29 +102,29 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionC
 
 EmbeddingImpl::EmbeddingImpl(torch::Tensor w) { weight = register_parameter("weight", std::move(w), false); }
 
+EmbeddingImpl::EmbeddingImpl(std::shared_ptr<const QuantizedTensor> q) : quantized(std::move(q)) {}
+
+torch::Tensor EmbeddingImpl::lookup(const torch::Tensor& ids, torch::ScalarType dtype) const {
+  if (quantized) return nn::quantized_rows(*quantized, ids.cpu()).to(dtype);
+  return torch::embedding(weight, ids.to(weight.device()));
+}
+
+torch::Device EmbeddingImpl::device() const { return quantized ? torch::Device(torch::kCPU) : weight.device(); }
+
 DecoderStackImpl::DecoderStackImpl(const DecoderConfig& c, const WeightLoader& w)
     : config_(c),
       rope_(rope_frequencies(c.rope, c.head_dim, c.max_position_embeddings)),
       local_rope_(rope_frequencies(c.local_rope, c.head_dim, c.max_position_embeddings)) {
-  embed_tokens = register_module("embed_tokens", Embedding(w.get("embed_tokens.weight", {c.vocab_size, c.hidden_size})));
+  const std::vector<int64_t> embed_shape = {c.vocab_size, c.hidden_size};
+  auto quantized_embed = w.quantized("embed_tokens.weight", embed_shape);
+  embed_tokens = register_module("embed_tokens", quantized_embed ? Embedding(std::move(quantized_embed))
+                                                                 : Embedding(w.get("embed_tokens.weight", embed_shape)));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) layers->push_back(DecoderLayer(c, w.sub("layers." + std::to_string(i)), i));
   norm = register_module("norm", RmsNorm(w.get("norm.weight", {c.hidden_size}), c.rms_norm_eps, c.gemma_norms));
 }
 
 namespace {
-
-// [B, 1, 1, T, S] bool: causal over cache slots, valid keys only, and for
-// sliding layers keys fewer than `window` positions behind the query.
-torch::Tensor attention_mask(const torch::Tensor& kv_valid, const torch::Tensor& kv_pos, const torch::Tensor& q_pos,
-                             int64_t start, std::optional<int64_t> window) {
-  int64_t T = q_pos.size(1), S = kv_valid.size(1);
-  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(q_pos.device());
-  torch::Tensor causal = torch::arange(S, opts).unsqueeze(0) <= (torch::arange(T, opts) + start).unsqueeze(1);
-  torch::Tensor mask = causal.unsqueeze(0).logical_and(kv_valid.unsqueeze(1));  // [B, T, S]
-  if (window) mask = mask.logical_and((q_pos.unsqueeze(2) - kv_pos.unsqueeze(1)) < *window);
-  return mask.unsqueeze(1).unsqueeze(1);
-}
 
 RopeFrequencies frequencies_for(const RopeConfig& r, const RopeFrequencies& fixed, const DecoderConfig& c,
                                 const torch::Tensor& positions) {
@@ -165,13 +156,17 @@ torch::Tensor DecoderStackImpl::forward(torch::Tensor x, const torch::Tensor& va
   AttentionContext full, local;
   std::tie(full.cos, full.sin) = rope_cos_sin(frequencies_for(config_.rope, rope_, config_, positions), positions,
                                               x.scalar_type());
-  full.mask = attention_mask(kv_valid, kv_pos, positions, start, std::nullopt);
+  full.causal = {kv_valid, kv_pos, positions, start, std::nullopt};
   if (config_.has_sliding_layers()) {
     std::tie(local.cos, local.sin) = rope_cos_sin(
         frequencies_for(config_.local_rope, local_rope_, config_, positions), positions, x.scalar_type());
-    local.mask = attention_mask(kv_valid, kv_pos, positions, start, config_.sliding_window);
+    local.causal = {kv_valid, kv_pos, positions, start, config_.sliding_window};
   }
   bool checkpoint = checkpoint_layers && !cache && torch::GradMode::is_enabled();
+  if (checkpoint) {  // checkpointed layers get only the dense mask (and always run the reference)
+    full.dense_mask();
+    if (local.causal.defined()) local.dense_mask();
+  }
   for (const auto& module : *layers) {
     auto& layer = *module->as<DecoderLayerImpl>();
     const AttentionContext& ctx = layer.kind == AttentionKind::Sliding ? local : full;

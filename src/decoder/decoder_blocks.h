@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "decoder/causal_attention.h"
 #include "e2llm/decoder/decoder_config.h"
 #include "e2llm/decoder/kv_cache.h"
 #include "e2llm/decoder/rope.h"
@@ -22,7 +23,12 @@ using nn::WeightLoader;  // tensors below a name prefix in the model dtype, shap
 // Per-forward attention inputs shared by every layer of one kind.
 struct AttentionContext {
   torch::Tensor cos, sin;  // [B, 1, T, head_dim]
-  torch::Tensor mask;      // [B, 1, 1, T, S] bool: true = may attend
+  // [B, 1, 1, T, S] bool (true = may attend), for the reference attention
+  // only. Built from `causal` on first use, as it costs T·S bytes; given up
+  // front where `causal` is not (activation checkpointing).
+  mutable torch::Tensor mask;
+  CausalMask causal = {};  // what the fused kernel reads
+  const torch::Tensor& dense_mask() const;
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -64,11 +70,17 @@ class DecoderLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DecoderLayer);
 
-// Holds the token embedding matrix as "weight" (frozen).
+// Holds the token embedding matrix as "weight" (frozen), or as the file's
+// quantized blocks (then `weight` is undefined).
 class EmbeddingImpl : public torch::nn::Module {
  public:
   explicit EmbeddingImpl(torch::Tensor weight);
+  explicit EmbeddingImpl(std::shared_ptr<const QuantizedTensor> quantized);
+  // ids (int64, any shape, in range) -> [ids..., hidden] in `dtype`.
+  torch::Tensor lookup(const torch::Tensor& ids, torch::ScalarType dtype) const;
+  torch::Device device() const;
   torch::Tensor weight;
+  std::shared_ptr<const QuantizedTensor> quantized;
 };
 TORCH_MODULE(Embedding);
 

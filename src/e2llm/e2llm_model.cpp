@@ -95,11 +95,13 @@ bool any_trainable(torch::nn::Module& module) {
 }
 }  // namespace
 
-E2llmModel::E2llmModel(E2llmConfig config) : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
+E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
+    : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
   const torch::ScalarType dtype = torch_dtype(config_);
   encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype}));
   DecoderOptions decoder_options;
   decoder_options.dtype = dtype;
+  decoder_options.keep_quantized = quantized_decoder;
   decoder_options.activation_checkpointing = config_.activation_checkpointing;
   decoder_ = load_causal_lm(config_.decoder_path, decoder_options);
   encoder_tokenizer_ = Tokenizer::from_file(config_.encoder_path);
@@ -332,11 +334,17 @@ std::string E2llmModel::fingerprint() {
   return fnv1a_hex(key.data(), key.size());
 }
 
-std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint) {
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights) {
   spdlog::info("e2llm: loading checkpoint {}", checkpoint);
   TrainingState state = load_checkpoint(checkpoint);
   nlohmann::json model_json = state.config.value("model", nlohmann::json::object());
-  auto model = std::make_unique<E2llmModel>(E2llmConfig::from_json(model_json, checkpoint));
+  E2llmConfig config = E2llmConfig::from_json(model_json, checkpoint);
+  // decoder_options_for() checks the choice against the decoder file.
+  const DecoderOptions decoder = decoder_options_for(weights, config.decoder_path);
+  if (weights != "auto" && weights != "quantized")
+    config.dtype = decoder.dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+  auto model = std::make_unique<E2llmModel>(std::move(config), decoder.keep_quantized);
+  spdlog::info("e2llm: decoder weights {}", model->decoder().weights_description());
   check_base_models(state.base_models, model->base_models());
   model->load_state(state.trainable);
   return model;

@@ -9,8 +9,8 @@ namespace {
 
 class E2llmMethod : public Method {
  public:
-  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens)
-      : model_(load_e2llm(checkpoint)), max_new_tokens_(max_new_tokens) {}
+  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens, const std::string& weights)
+      : model_(load_e2llm(checkpoint, weights)), max_new_tokens_(max_new_tokens) {}
 
   MethodAnswer answer(const Example& ex) override {
     torch::InferenceMode inference;
@@ -30,8 +30,9 @@ class E2llmMethod : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens) {
-  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens);
+std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
+                                          const std::string& weights) {
+  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens, weights);
 }
 
 }  // namespace e2llm

@@ -92,19 +92,39 @@ bool GgufWeights::has(const std::string& name) const { return hf_to_gguf_.count(
 torch::Tensor GgufWeights::get(const std::string& name) const {
   const GgufTensorInfo& t = info(name);
   torch::Tensor w = file_->load_tensor(t.name);
-  const bool q = t.name.find(".attn_q.") != std::string::npos;
-  const bool k = t.name.find(".attn_k.") != std::string::npos;
-  if (arch_ == "llama" && (q || k)) {
-    // K has head_count_kv heads; llama.cpp defaults that to head_count.
-    const bool own_kv = k && file_->has("llama.attention.head_count_kv");
-    const int64_t heads = file_->get_int(own_kv ? "llama.attention.head_count_kv"
-                                                : "llama.attention.head_count");
-    w = unpermute_rows(w, heads, t.name);
-  }
+  if (int64_t heads = permuted_heads(t)) w = unpermute_rows(w, heads, t.name);
   // convert_hf_to_gguf.py stores Gemma's RMSNorm weights as 1 + w.
   if (is_gemma(arch_) && t.name.find("norm.weight") != std::string::npos)
     w = w.to(torch::kFloat32) - 1;
   return w;
+}
+
+int64_t GgufWeights::permuted_heads(const GgufTensorInfo& t) const {
+  const bool q = t.name.find(".attn_q.") != std::string::npos;
+  const bool k = t.name.find(".attn_k.") != std::string::npos;
+  if (arch_ != "llama" || !(q || k)) return 0;
+  // K has head_count_kv heads; llama.cpp defaults that to head_count.
+  const bool own_kv = k && file_->has("llama.attention.head_count_kv");
+  return file_->get_int(own_kv ? "llama.attention.head_count_kv" : "llama.attention.head_count");
+}
+
+std::optional<QuantizedTensor> GgufWeights::quantized(const std::string& name) const {
+  const GgufTensorInfo& t = info(name);
+  const GgmlTypeTraits& traits = ggml_type_traits(t.type);
+  const bool float_type = t.type == GgmlType::F32 || t.type == GgmlType::F16 || t.type == GgmlType::BF16;
+  if (float_type || t.dims.size() != 2 || t.dims[0] % traits.block_size != 0) return std::nullopt;
+  QuantizedTensor q;
+  q.type = t.type;
+  q.data = file_->tensor_data(t);
+  q.rows = static_cast<int64_t>(t.dims[1]);
+  q.cols = static_cast<int64_t>(t.dims[0]);
+  q.owner = file_;
+  if (int64_t heads = permuted_heads(t)) {
+    // The same permutation get() undoes on the values, applied to row numbers.
+    torch::Tensor order = unpermute_rows(torch::arange(q.rows, torch::kInt64).unsqueeze(1), heads, t.name);
+    q.row_order.assign(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + q.rows);
+  }
+  return q;
 }
 
 std::vector<std::string> GgufWeights::names() const {

@@ -9,6 +9,16 @@
 
 namespace e2llm {
 
+size_t QuantizedTensor::row_bytes() const {
+  const GgmlTypeTraits& t = ggml_type_traits(type);
+  return static_cast<size_t>(cols / t.block_size) * t.type_size;
+}
+
+const uint8_t* QuantizedTensor::row(int64_t r) const {
+  const int64_t stored = row_order.empty() ? r : row_order[static_cast<size_t>(r)];
+  return data + static_cast<size_t>(stored) * row_bytes();
+}
+
 torch::Tensor Weights::get(const std::string& name, const std::vector<int64_t>& shape,
                            torch::ScalarType dtype) const {
   torch::Tensor t = get(name);

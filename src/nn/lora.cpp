@@ -9,6 +9,7 @@
 #include "e2llm/io/fs.h"
 #include "e2llm/core/cpu_features.h"
 #include "e2llm/io/safetensors.h"
+#include "e2llm/nn/quantized_matmul.h"
 #include "io/json_fields.h"
 
 namespace e2llm::nn {
@@ -25,6 +26,17 @@ LinearImpl::LinearImpl(torch::Tensor w, torch::Tensor b) {
               b.defined() ? b.size(0) : 0, w.size(0), w.size(1));
   weight = register_parameter("weight", w, /*requires_grad=*/false);
   if (b.defined()) bias = register_parameter("bias", b, /*requires_grad=*/false);
+  in_features_ = w.size(1), out_features_ = w.size(0);
+}
+
+LinearImpl::LinearImpl(std::shared_ptr<const QuantizedTensor> w, torch::Tensor b) : quantized_(std::move(w)) {
+  E2LLM_CHECK(quantized_ && quantized_matmul_supports(quantized_->type),
+              "Linear: no quantized kernel for these weights");
+  in_features_ = quantized_->cols, out_features_ = quantized_->rows;
+  E2LLM_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == out_features_),
+              "Linear bias of shape [{}] does not match quantized weight [{}, {}]", b.defined() ? b.size(0) : 0,
+              out_features_, in_features_);
+  if (b.defined()) bias = register_parameter("bias", b, /*requires_grad=*/false);
 }
 
 namespace {
@@ -39,8 +51,18 @@ torch::Tensor base_linear(const torch::Tensor& x, const torch::Tensor& weight, c
 }
 }  // namespace
 
+torch::Tensor LinearImpl::base_forward(const torch::Tensor& x) {
+  if (!quantized_) return base_linear(x, weight, bias);
+  E2LLM_CHECK(!(torch::GradMode::is_enabled() && x.requires_grad()),
+              "a gradient cannot flow through quantized weights; load the model with float32 or bfloat16 "
+              "weights to train it");
+  torch::Tensor y = quantized_linear(x, *quantized_);
+  if (bias.defined()) y.add_(bias.to(y.scalar_type()));
+  return y.to(x.scalar_type());
+}
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = base_linear(x, weight, bias);
+  torch::Tensor y = base_forward(x);
   if (!has_lora() || merged_) return y;
   torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   // The adapter runs in its own dtype (fp32 master weights) and is cast back.
@@ -61,14 +83,15 @@ void LinearImpl::attach_lora(const LoraConfig& config) {
   // own init), B = 0, so an attached adapter starts as the identity.
   torch::NoGradGuard no_grad;
   lora_B->weight.zero_();
-  lora_A->to(weight.device());
-  lora_B->to(weight.device());
+  const torch::Device device = quantized_ ? torch::Device(torch::kCPU) : weight.device();
+  lora_A->to(device);
+  lora_B->to(device);
   scaling_ = config.scaling();
   dropout_ = config.dropout;
 }
 
 void LinearImpl::merge() {
-  if (!has_lora() || merged_) return;
+  if (!has_lora() || merged_ || quantized_) return;
   torch::NoGradGuard no_grad;
   weight.add_((torch::mm(lora_B->weight, lora_A->weight) * scaling_).to(weight.scalar_type()));
   merged_ = true;

@@ -3,11 +3,13 @@
 #include <utility>
 
 #include "e2llm/core/error.h"
+#include "e2llm/nn/quantized_matmul.h"
 
 namespace e2llm::nn {
 
-WeightLoader::WeightLoader(const Weights& weights, torch::ScalarType dtype, torch::Device device, std::string prefix)
-    : weights_(&weights), dtype_(dtype), device_(device), prefix_(std::move(prefix)) {}
+WeightLoader::WeightLoader(const Weights& weights, torch::ScalarType dtype, torch::Device device, std::string prefix,
+                           bool keep_quantized)
+    : weights_(&weights), dtype_(dtype), device_(device), prefix_(std::move(prefix)), keep_quantized_(keep_quantized) {}
 
 bool WeightLoader::has(const std::string& name) const { return weights_->has(prefix_ + name); }
 
@@ -23,12 +25,25 @@ torch::Tensor WeightLoader::get_optional(const std::string& name, const std::vec
   return wanted ? get(name, shape) : torch::Tensor();
 }
 
+std::shared_ptr<const QuantizedTensor> WeightLoader::quantized(const std::string& name,
+                                                               const std::vector<int64_t>& shape) const {
+  const std::string key = prefix_ + name;
+  if (!keep_quantized_ || !device_.is_cpu() || !weights_->has(key)) return nullptr;
+  std::optional<QuantizedTensor> q = weights_->quantized(key);
+  if (!q || !quantized_matmul_supports(q->type)) return nullptr;
+  E2LLM_CHECK(shape.size() == 2 && q->rows == shape[0] && q->cols == shape[1],
+              "tensor '{}' has shape [{}, {}], expected [{}]", key, q->rows, q->cols, fmt::join(shape, ", "));
+  return std::make_shared<const QuantizedTensor>(std::move(*q));
+}
+
 Linear WeightLoader::linear(const std::string& name, int64_t in_features, int64_t out_features, bool bias) const {
-  return Linear(get(name + ".weight", {out_features, in_features}), get_optional(name + ".bias", {out_features}, bias));
+  torch::Tensor b = get_optional(name + ".bias", {out_features}, bias);
+  if (auto q = quantized(name + ".weight", {out_features, in_features})) return Linear(std::move(q), b);
+  return Linear(get(name + ".weight", {out_features, in_features}), b);
 }
 
 WeightLoader WeightLoader::sub(const std::string& name) const {
-  return WeightLoader(*weights_, dtype_, device_, prefix_ + name + ".");
+  return WeightLoader(*weights_, dtype_, device_, prefix_ + name + ".", keep_quantized_);
 }
 
 torch::nn::Module& module_at(torch::nn::Module& root, const std::string& path) {

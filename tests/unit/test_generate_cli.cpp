@@ -17,18 +17,23 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 #define RUN_ON_REAL_MODEL(result, args) test::CommandResult result = test::run_cli(args)
 
+// transformers dequantizes the file to float32; the quantized kernels (the
+// default for a .gguf) round the activations to int8 and still pick the same tokens.
 TEST(GenerateCli, GreedyJsonEqualsTransformersOnSmolLM2) {
   E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
-  for (size_t i : {0u, 2u}) {  // a raw prompt and a chat prompt
-    nlohmann::json c = golden_case(i);
-    std::string args = "generate --model " + quoted(path) + " --prompt " + quoted(c.at("text")) +
-                       " --max-new-tokens 8 --json" + (c.at("chat").get<bool>() ? " --chat" : "");
-    RUN_ON_REAL_MODEL(r, args);
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    nlohmann::json out = nlohmann::json::parse(r.output);
-    std::vector<int64_t> want = c.at("generated_ids");
-    want.resize(8);
-    EXPECT_EQ(out.at("ids").get<std::vector<int64_t>>(), want) << c.at("text");
+  for (const std::string weights : {"float32", "quantized"}) {
+    for (size_t i : {0u, 2u}) {  // a raw prompt and a chat prompt
+      nlohmann::json c = golden_case(i);
+      std::string args = "generate --model " + quoted(path) + " --weights " + weights + " --prompt " +
+                         quoted(c.at("text")) + " --max-new-tokens 8 --json" +
+                         (c.at("chat").get<bool>() ? " --chat" : "");
+      RUN_ON_REAL_MODEL(r, args);
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      nlohmann::json out = nlohmann::json::parse(r.output);
+      std::vector<int64_t> want = c.at("generated_ids");
+      want.resize(8);
+      EXPECT_EQ(out.at("ids").get<std::vector<int64_t>>(), want) << weights << ": " << c.at("text");
+    }
   }
 }
 
@@ -67,10 +72,12 @@ TEST(GenerateCli, PromptFromAFileOrStandardInputEqualsTheArgument) {
   EXPECT_EQ(piped.output, argument.output);
 
   for (const std::string& bad : {common, common + "--prompt hi --prompt-file " + dir.file("prompt.txt"),
+                                 common + "--prompt hi --weights int3",
                                  common + "--prompt-file " + dir.file("missing.txt")}) {
     test::CommandResult r = test::run_cli(bad);
     EXPECT_NE(r.exit_code, 0) << bad;
-    EXPECT_TRUE(r.output.find("prompt") != std::string::npos || r.output.find("missing.txt") != std::string::npos)
+    EXPECT_TRUE(r.output.find("prompt") != std::string::npos || r.output.find("missing.txt") != std::string::npos ||
+                r.output.find("--weights: int3 not in") != std::string::npos)
         << bad << " -> " << r.output;
   }
 }

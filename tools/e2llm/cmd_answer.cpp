@@ -13,7 +13,7 @@ namespace e2llm::cli {
 namespace {
 
 struct AnswerArgs {
-  std::string model, context, question;
+  std::string model, context, question, weights = "auto";
   bool summarize = false;
   bool verbose = false;
   int64_t max_new_tokens = 128;
@@ -28,7 +28,7 @@ double peak_rss_mib() {
 void run_answer(const AnswerArgs& args) {
   E2LLM_CHECK(args.summarize != !args.question.empty(), "give exactly one of --question TEXT and --summarize");
   torch::InferenceMode inference;
-  std::unique_ptr<E2llmModel> model = load_e2llm(args.model);
+  std::unique_ptr<E2llmModel> model = load_e2llm(args.model, args.weights);
   const std::string context = read_text_input(args.context);
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
   AnswerTiming t;
@@ -56,6 +56,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   cmd->add_option("--question", args->question, "The question");
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  add_weights_option(cmd, args->weights);
   cmd->add_flag("--verbose", args->verbose, "Print chunk count, compression, timings and peak memory on stderr");
   cmd->callback([args] { run_answer(*args); });
 });

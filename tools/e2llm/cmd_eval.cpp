@@ -13,7 +13,7 @@ namespace e2llm::cli {
 namespace {
 
 struct EvalArgs {
-  std::string method, data, output, metric, model, checkpoint, dtype = "fp32", chat_template, system, dataset_name;
+  std::string method, data, output, metric, model, checkpoint, weights = "auto", chat_template, system, dataset_name;
   int64_t window = 0, max_new_tokens = 100, rag_chunk_size = 256;
   size_t limit = 0;
   bool chat = false, no_progress = false;
@@ -23,12 +23,12 @@ nlohmann::json settings(const EvalArgs& a) {
   nlohmann::json s = {{"method", a.method},
                       {"data", std::filesystem::weakly_canonical(a.data).string()},
                       {"max_new_tokens", a.max_new_tokens}};
+  s["weights"] = a.weights;
   if (a.method == "e2llm") {
     s["checkpoint"] = std::filesystem::weakly_canonical(a.checkpoint).string();
     return s;
   }
   s["model"] = std::filesystem::weakly_canonical(a.model).string();
-  s["dtype"] = a.dtype;
   s["window"] = a.window;
   s["chat"] = a.chat;
   if (a.chat) {
@@ -76,11 +76,11 @@ void run_eval_command(const EvalArgs& a) {
   }
 
   auto make_method = [&]() -> std::unique_ptr<Method> {
-    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens);
+    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens, a.weights);
     BaselineOptions b;
     b.kind = parse_baseline_kind(a.method);
     b.model = a.model;
-    b.dtype = a.dtype;
+    b.weights = a.weights;
     b.window = a.window;
     b.max_new_tokens = a.max_new_tokens;
     b.chat = a.chat;
@@ -116,7 +116,7 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
   cmd->add_option("--system", a->system, "System message (with --chat)");
-  cmd->add_option("--dtype", a->dtype, "Baselines: weights and compute, fp32 or bf16")->capture_default_str();
+  add_weights_option(cmd, a->weights);
   cmd->add_option("--rag-chunk-size", a->rag_chunk_size, "RAG: chunk size in decoder tokens")->capture_default_str();
   cmd->add_option("--dataset-name", a->dataset_name, "Dataset label in the table (default: the data file's stem)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress bar on stderr");

@@ -19,7 +19,7 @@ namespace e2llm::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, prompt_file, system, chat_template, dtype = "fp32";
+  std::string model, prompt, prompt_file, system, chat_template, weights = "auto";
   bool chat = false, greedy = false, json = false, stats = false;
   int64_t max_new_tokens = 128;
   std::optional<double> temperature, top_p, min_p;
@@ -54,13 +54,13 @@ void run_generate(const GenerateArgs& a) {
   E2LLM_CHECK(a.chat_template.empty() || a.chat, "--chat-template needs --chat");
   GenerateOptions g;
   g.sampling = sampling_config(a);  // bad settings fail before the model loads
-  DecoderOptions options;
-  options.dtype = parse_dtype(a.dtype);
+  const DecoderOptions options = decoder_options_for(a.weights, a.model);
   const auto load_start = std::chrono::steady_clock::now();
   CausalLM lm = load_causal_lm(a.model, options);
   spdlog::info("loaded decoder {} ({}, {} layers, hidden {}) in {:.2f} s", a.model, to_string(lm->config().family),
                lm->config().num_layers, lm->hidden_size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
+  spdlog::info("weights: {}", lm->weights_description());
   E2LLM_CHECK(!lm->tokenizer_path().empty(), "{}: no tokenizer.json beside the model", a.model);
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::from_file(lm->tokenizer_path());
 
@@ -111,7 +111,7 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
-  cmd->add_option("--dtype", a->dtype, "Weights and compute: fp32 or bf16")->capture_default_str();
+  add_weights_option(cmd, a->weights);
   cmd->add_flag("--json", a->json, "Print {\"ids\": [...], \"text\": \"...\"} instead of streaming text");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode tokens/s to stderr");
   cmd->callback([a, prompt, prompt_file] {

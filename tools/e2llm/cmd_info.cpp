@@ -6,6 +6,7 @@
 #include "command.h"
 #include "e2llm/core/cpu_features.h"
 #include "e2llm/core/runtime.h"
+#include "e2llm/nn/quantized_matmul.h"
 
 namespace e2llm::cli {
 namespace {
@@ -21,6 +22,7 @@ void run_info(bool as_json) {
                         {"threads", info.threads},
                         {"cpu_features", cpu_feature_list()},
                         {"bf16_matmul", bf16_matmul_native() ? "native" : "float32"},
+                        {"quantized_kernel", nn::quant_kernel_name(nn::resolved_quant_kernel())},
                         {"cuda_available", info.cuda_available},
                         {"cuda_devices", info.cuda_devices}};
     std::printf("%s\n", j.dump(2).c_str());
@@ -33,6 +35,8 @@ void run_info(bool as_json) {
   std::printf("threads    %d\n", info.threads);
   std::printf("CPU        %s\n", cpu_feature_list().c_str());
   std::printf("bf16 GEMM  %s\n", bf16_matmul_native() ? "native (oneDNN)" : "computed in float32 (LibTorch has no fast bf16 GEMM for this CPU)");
+  std::printf("quantized  %s kernels for GGUF weights (E2LLM_QUANT_KERNEL=portable|avx2|avx512 overrides)\n",
+              nn::quant_kernel_name(nn::resolved_quant_kernel()).c_str());
   std::printf("CUDA       %s\n", info.cuda_available
                                      ? fmt::format("available, {} device(s)", info.cuda_devices).c_str()
                                      : "not available");

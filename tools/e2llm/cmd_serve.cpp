@@ -17,7 +17,7 @@ namespace e2llm::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, alias, api_key_file;
+  std::string model, alias, api_key_file, weights = "auto";
   ServerOptions server;
 };
 
@@ -51,8 +51,8 @@ void run_serve(ServeArgs a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  const std::string checkpoint = a.model;
-  Server server([checkpoint] { return load_e2llm(checkpoint); }, a.server);
+  const std::string checkpoint = a.model, weights = a.weights;
+  Server server([checkpoint, weights] { return load_e2llm(checkpoint, weights); }, a.server);
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     const timespec tick{0, 200 * 1000 * 1000};
@@ -82,6 +82,7 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
       "/v1/models) and a store of encoded documents (/v1/documents); logs at info unless --log-level is given");
   auto a = std::make_shared<ServeArgs>();
   cmd->add_option("--model", a->model, "Checkpoint folder (a training output folder or one step folder)")->required();
+  add_weights_option(cmd, a->weights);
   cmd->add_option("--alias", a->alias, "Model name clients see (default: the checkpoint folder's name)");
   cmd->add_option("--host", a->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->server.port, "Port to listen on (0: any free port, printed at start)")

@@ -16,6 +16,10 @@ struct GlobalOptions {
 };
 GlobalOptions& global_options();
 
+// --weights for the commands that run a decoder for inference (see
+// decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".
+CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
+
 using CommandSetup = std::function<void(CLI::App& app)>;
 
 struct CommandRegistrar {

@@ -24,6 +24,15 @@ std::vector<RegisteredCommand>& registered_commands() {
   return commands;
 }
 
+CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
+  return cmd
+      ->add_option("--weights", weights,
+                   "How the decoder holds its weights: auto (a .gguf file's quantized blocks as they are, else "
+                   "float32), quantized, float32 or bfloat16")
+      ->check(CLI::IsMember({"auto", "quantized", "float32", "fp32", "bfloat16", "bf16"}))
+      ->capture_default_str();
+}
+
 CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
   registered_commands().push_back({std::move(name), std::move(setup)});
 }

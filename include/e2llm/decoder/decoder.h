@@ -37,6 +37,11 @@ struct DecoderOptions {
   // Recompute each layer in backward instead of storing its activations
   // (training only; no effect without autograd).
   bool activation_checkpointing = false;
+  // GGUF files: the block-quantized linear layers and token embeddings stay
+  // as the file stores them and run through the quantized kernels
+  // (e2llm/nn/quantized_matmul.h); the rest is in `dtype`. Inference only
+  // (no gradient flows through them), CPU only.
+  bool keep_quantized = false;
 };
 
 // One piece of decoder input: token ids, or precomputed input embeddings
@@ -120,6 +125,10 @@ class CausalLMImpl : public torch::nn::Module {
 
   KvCache new_cache(int64_t batch, int64_t capacity) const;
 
+  // How the weights are held: "quantized (Q4_1 ×168 linear layers, Q8_0
+  // embeddings)", "float32" or "bfloat16".
+  std::string weights_description() const;
+
  private:
   DecoderConfig config_;
   DecoderOptions options_;
@@ -131,6 +140,13 @@ class CausalLMImpl : public torch::nn::Module {
 };
 
 using CausalLM = std::shared_ptr<CausalLMImpl>;
+
+// The --weights choice of the decoder commands, for the model at `path`:
+// "auto" (quantized for a .gguf file, else float32), "quantized" (a .gguf
+// file's block-quantized tensors as they are), "float32" / "fp32",
+// "bfloat16" / "bf16". Throws naming the choice when it is unknown or does
+// not fit the file.
+DecoderOptions decoder_options_for(const std::string& weights, const std::string& path);
 
 // A Hugging Face model folder (config.json + safetensors) or a .gguf file.
 CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options = {});

@@ -66,8 +66,10 @@ struct AnswerTiming {
 class E2llmModel {
  public:
   // Loads encoder, decoder and both tokenizers, attaches LoRA, builds the
-  // adapter/markers/pooling with torch's current generator.
-  explicit E2llmModel(E2llmConfig config);
+  // adapter/markers/pooling with torch's current generator. With
+  // `quantized_decoder`, a GGUF decoder keeps its quantized blocks
+  // (DecoderOptions::keep_quantized): inference only.
+  explicit E2llmModel(E2llmConfig config, bool quantized_decoder = false);
   ~E2llmModel();
 
   const E2llmConfig& config() const { return config_; }
@@ -137,7 +139,10 @@ class E2llmModel {
 
 // An E2LLM model restored from a checkpoint (root or step folder): config,
 // base models (refused when they are not the ones it was trained on) and
-// trained weights.
-std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint);
+// trained weights, for inference. `weights` (the --weights option): "auto"
+// runs a GGUF decoder's quantized blocks as they are and everything else in
+// the checkpoint's dtype; "quantized" insists on that (a .gguf decoder);
+// "float32" / "bfloat16" hold both base models in that dtype instead.
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights = "auto");
 
 }  // namespace e2llm

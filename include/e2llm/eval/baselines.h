@@ -79,7 +79,7 @@ const char* to_string(BaselineKind kind);
 struct BaselineOptions {
   BaselineKind kind = BaselineKind::truncate;
   std::string model;              // decoder: Hugging Face folder or .gguf
-  std::string dtype = "fp32";     // fp32 or bf16
+  std::string weights = "auto";   // decoder_options_for(): auto, quantized, float32, bfloat16
   int64_t window = 0;             // 0 = min(max_position_embeddings, 2048)
   int64_t max_new_tokens = 100;
   bool chat = false;              // wrap in the model's chat template

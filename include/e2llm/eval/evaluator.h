@@ -36,7 +36,8 @@ class Method {
 };
 
 // A trained E2LLM checkpoint (load_e2llm): generate(context, prompt) greedily.
-std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens);
+std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
+                                          const std::string& weights = "auto");
 
 // The metric a dataset implies: meta.metric when it names one, else meta.task
 // "passkey"/"needle"; nullopt when the data does not say.

@@ -90,12 +90,17 @@ class GgufWeights : public Weights {
   using Weights::get;
   std::vector<std::string> names() const override;
   TensorMeta meta(const std::string& name) const override;
+  // Block-quantized 2-D tensors in place, with the Llama q/k row permutation
+  // expressed as row_order.
+  std::optional<QuantizedTensor> quantized(const std::string& name) const override;
   // Every key/value as text; long arrays summarised.
   std::map<std::string, std::string> metadata() const override;
   const GgufFile& file() const { return *file_; }
 
  private:
   const GgufTensorInfo& info(const std::string& hf_name) const;
+  // Heads whose rows convert_hf_to_gguf.py interleaved (Llama q/k), else 0.
+  int64_t permuted_heads(const GgufTensorInfo& t) const;
   std::shared_ptr<const GgufFile> file_;
   std::string arch_;
   std::map<std::string, std::string> hf_to_gguf_;  // sorted: names() is ordered

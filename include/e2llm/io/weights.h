@@ -4,9 +4,12 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <torch/types.h>
+
+#include "e2llm/io/gguf_format.h"
 
 namespace e2llm {
 
@@ -14,6 +17,22 @@ struct TensorMeta {
   std::string name;
   std::string dtype;             // file's own dtype name: "F32", "BF16", "Q4_K", ...
   std::vector<int64_t> shape;    // Hugging Face (row-major, PyTorch) order
+};
+
+// A 2-D tensor as its file stores it in a ggml block type (Q4_K, Q8_0, ...):
+// `rows` rows of `cols` values, each row a whole number of blocks, read in
+// place (no copy) by the quantized kernels (e2llm/nn/quantized_matmul.h).
+struct QuantizedTensor {
+  GgmlType type = GgmlType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0, cols = 0;
+  // Row r of the tensor under its Hugging Face name is stored row
+  // row_order[r] (a Llama GGUF permutes q/k rows); empty = the same row.
+  std::vector<int64_t> row_order;
+  std::shared_ptr<const void> owner;  // keeps `data` alive (the mapped file)
+
+  size_t row_bytes() const;
+  const uint8_t* row(int64_t r) const;
 };
 
 class Weights {
@@ -25,6 +44,12 @@ class Weights {
   virtual torch::Tensor get(const std::string& name) const = 0;
   virtual std::vector<std::string> names() const = 0;
   virtual TensorMeta meta(const std::string& name) const = 0;
+  // The tensor's own blocks when the file stores it block-quantized (2-D,
+  // rows whole blocks); nullopt for float tensors and formats without blocks.
+  virtual std::optional<QuantizedTensor> quantized(const std::string& name) const {
+    (void)name;
+    return std::nullopt;
+  }
   // Free-form file metadata (safetensors __metadata__, GGUF key/values as text).
   virtual std::map<std::string, std::string> metadata() const { return {}; }
 

@@ -2,6 +2,9 @@
 // calls forward(); it never knows whether a LoRA adapter was attached later by
 // apply_lora(). Base weights are frozen parameters (requires_grad = false) and
 // are never copied: they stay wherever the loader put them (often the mmap).
+// A layer may instead hold GGUF block-quantized weights, read in place by the
+// kernels of quantized_matmul.h (inference only); its adapter then stays a
+// side path, since merging would need the weights in float.
 //
 // Module names must mirror Hugging Face's module paths exactly
 // ("model.layers.0.self_attn.q_proj", "encoder.layer.0.attention.self.query"),
@@ -15,9 +18,12 @@
 #include <torch/types.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "e2llm/io/weights.h"
 
 namespace e2llm::nn {
 
@@ -36,15 +42,20 @@ class LinearImpl : public torch::nn::Module {
  public:
   // weight: [out_features, in_features] (PyTorch layout); bias may be undefined.
   explicit LinearImpl(torch::Tensor weight, torch::Tensor bias = {});
+  // Block-quantized weights [out_features, in_features] read in place; `weight`
+  // stays undefined. Inference only: an input that needs a gradient is an error.
+  explicit LinearImpl(std::shared_ptr<const QuantizedTensor> weight, torch::Tensor bias = {});
   torch::Tensor forward(const torch::Tensor& x);
 
-  int64_t in_features() const { return weight.size(1); }
-  int64_t out_features() const { return weight.size(0); }
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
+  const QuantizedTensor* quantized() const { return quantized_.get(); }
   bool has_lora() const { return !lora_A.is_empty(); }
   bool merged() const { return merged_; }
 
   void attach_lora(const LoraConfig& config);
-  // W += B·A·scale (inference speed) / W -= B·A·scale. In place on the base weight.
+  // W += B·A·scale (inference speed) / W -= B·A·scale. In place on the base
+  // weight; no-ops on quantized weights, whose adapter stays unmerged.
   void merge();
   void unmerge();
 
@@ -52,6 +63,9 @@ class LinearImpl : public torch::nn::Module {
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
 
  private:
+  torch::Tensor base_forward(const torch::Tensor& x);
+  std::shared_ptr<const QuantizedTensor> quantized_;
+  int64_t in_features_ = 0, out_features_ = 0;
   double scaling_ = 0.0;
   double dropout_ = 0.0;
   bool merged_ = false;

@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,10 @@ namespace e2llm::nn {
 class WeightLoader {
  public:
   // `weights` must outlive the loader; `prefix` is prepended to every name.
-  WeightLoader(const Weights& weights, torch::ScalarType dtype, torch::Device device, std::string prefix = "");
+  // With `keep_quantized`, linear() and quantized() hand out block-quantized
+  // matrices in place instead of converting them to `dtype` (CPU only).
+  WeightLoader(const Weights& weights, torch::ScalarType dtype, torch::Device device, std::string prefix = "",
+               bool keep_quantized = false);
 
   bool has(const std::string& name) const;
   // The tensor <prefix><name>, shape-checked, in dtype() on device(); throws
@@ -26,20 +30,26 @@ class WeightLoader {
   torch::Tensor get(const std::string& name, const std::vector<int64_t>& shape) const;
   // get() when `wanted`, else an undefined tensor (an optional bias).
   torch::Tensor get_optional(const std::string& name, const std::vector<int64_t>& shape, bool wanted) const;
-  // Linear from <name>.weight [out, in] (+ <name>.bias [out] when `bias`).
+  // Linear from <name>.weight [out, in] (+ <name>.bias [out] when `bias`),
+  // over the file's quantized blocks when quantized() has them.
   Linear linear(const std::string& name, int64_t in_features, int64_t out_features, bool bias = true) const;
+  // With keep_quantized, the tensor <prefix><name> of `shape` [rows, cols] as
+  // the file's blocks when a quantized kernel reads its type; else nullptr.
+  std::shared_ptr<const QuantizedTensor> quantized(const std::string& name, const std::vector<int64_t>& shape) const;
   // The loader for the names below <name>.
   WeightLoader sub(const std::string& name) const;
 
   const std::string& prefix() const { return prefix_; }
   torch::ScalarType dtype() const { return dtype_; }
   torch::Device device() const { return device_; }
+  bool keep_quantized() const { return keep_quantized_; }
 
  private:
   const Weights* weights_;
   torch::ScalarType dtype_;
   torch::Device device_;
   std::string prefix_;
+  bool keep_quantized_;
 };
 
 // ---- building a module tree from dotted paths -----------------------------------

@@ -1,0 +1,535 @@
+// Decoder attention: the ATen-ops reference and the fused CPU kernel (see
+// causal_attention.h). The kernel computes in float32 whatever the model
+// dtype, like the encoder's (src/encoder/attention.cpp): CPUs without bf16
+// dot products gain nothing from bf16 here, and the softmax wants float32.
+//
+// One task = one (sequence, KV head) and up to kQueries query positions: its
+// G·n rows (head g, query i at row g·n + i) meet the keys a tile of kTile at a
+// time. Per tile: scores (AVX2: 6 rows × 16 keys of K packed transposed, as in
+// the encoder), softcap and mask, the online-softmax update of every row, then
+// acc = acc·alpha + p·V. Scratch is ~4·(2·rows·d + rows·kTile) bytes.
+#include "decoder/causal_attention.h"
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "e2llm/core/error.h"
+
+namespace e2llm::detail {
+
+// ---- reference -------------------------------------------------------------------
+
+torch::Tensor dense_mask(const CausalMask& m) {
+  int64_t T = m.q_pos.size(1), S = m.kv_valid.size(1);
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(m.q_pos.device());
+  torch::Tensor causal = torch::arange(S, opts).unsqueeze(0) <= (torch::arange(T, opts) + m.start).unsqueeze(1);
+  torch::Tensor mask = causal.unsqueeze(0).logical_and(m.kv_valid.unsqueeze(1));  // [B, T, S]
+  if (m.window) mask = mask.logical_and((m.q_pos.unsqueeze(2) - m.kv_pos.unsqueeze(1)) < *m.window);
+  return mask.unsqueeze(1).unsqueeze(1);
+}
+
+// Grouped-query attention without materialising repeated K/V: the G query
+// heads sharing one KV head are stacked along the row axis, so one batched
+// matmul per KV head serves them all.
+torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                const torch::Tensor& mask, double scale, const std::optional<double>& softcap) {
+  int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  int64_t KVH = k.size(1), S = k.size(2), G = H / KVH;
+  torch::Tensor qg = q.reshape({B, KVH, G * T, D});
+  torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)) * scale;  // [B, KVH, G*T, S]
+  if (softcap) scores = torch::tanh(scores / *softcap) * *softcap;
+  // A large finite value, not -inf: a fully masked row (a padding query)
+  // then gets uniform weights instead of NaN, as in transformers.
+  scores = scores.view({B, KVH, G, T, S}).masked_fill(mask.logical_not(), -1e30);
+  torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
+  return torch::matmul(probs.view({B, KVH, G * T, S}), v).view({B, H, T, D});
+}
+
+namespace {
+
+// ---- kernel setting --------------------------------------------------------------
+
+CausalAttentionKernel initial_kernel() {
+  const char* env = std::getenv("E2LLM_DECODER_ATTENTION");
+  if (!env || !*env) return CausalAttentionKernel::kAuto;
+  const std::string name = env;
+  if (name == "auto") return CausalAttentionKernel::kAuto;
+  if (name == "reference") return CausalAttentionKernel::kReference;
+  if (name == "portable") return CausalAttentionKernel::kPortable;
+  if (name == "avx2") return CausalAttentionKernel::kAvx2;
+  fail("E2LLM_DECODER_ATTENTION='{}': expected auto, reference, portable or avx2", name);
+}
+
+std::atomic<CausalAttentionKernel>& kernel_setting() {
+  static std::atomic<CausalAttentionKernel> kernel{initial_kernel()};
+  return kernel;
+}
+
+bool cpu_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+bool avx2_applies(int64_t head_dim) { return cpu_has_avx2() && head_dim % 8 == 0; }
+
+// ---- fused kernel: shared parts ------------------------------------------------------
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr int64_t kKeys = 16;     // keys per packed block of K (two 8-float vectors)
+constexpr int64_t kTile = 64;     // keys per online-softmax step: amortises the rescaling of acc
+constexpr int64_t kRows = 6;      // query rows per AVX2 score block
+constexpr int64_t kQueries = 32;  // query positions per task (times G rows)
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// One call's inputs in float32, shared read-only by all tasks. Strides in floats.
+struct Problem {
+  const float* q;  // [B, H, T, d]
+  int64_t q_b, q_h, q_t;
+  const float* v;  // [B, KVH, S, d]
+  int64_t v_b, v_h, v_s;
+  const float* kt;  // per (b, kv head) K transposed in blocks, [S16 / 16][d][16], zero past S
+  float* out;       // [B, T, H, d]
+  const bool* kv_valid;    // [B, S]
+  const int64_t* kv_pos;   // [B, S]
+  const int64_t* q_pos;    // [B, T]
+  int64_t B, H, KVH, G, T, S, S16, d, start;
+  std::optional<int64_t> window;
+  float scale;
+  std::optional<float> softcap;
+  bool avx2;
+};
+
+struct Scratch {
+  std::vector<float> q;      // [R][d]: scaled queries, zero in the padding rows
+  std::vector<float> acc;    // [R][d]: unnormalised outputs
+  std::vector<float> p;      // [R][kTile]: scores, then weights
+  std::vector<float> bias;   // [kQueries][kTile]: 0 where visible, -inf where masked
+  std::vector<float> max, sum, alpha;  // [R]: running max and sum; this tile's rescaling of acc
+  std::vector<float> mean;   // [d]: mean of V, the output of a query that sees no key
+};
+
+enum class Visible { kNone, kSome, kAll };
+
+// Which of keys [j0, j0 + width) queries [t0, t0 + n) may attend; keys from
+// j0 + count on are masked (past the causal bound or the end of K). Fills
+// bias (rows kTile apart) unless every query sees every key.
+Visible tile_visibility(const Problem& P, int64_t b, int64_t t0, int64_t n, int64_t j0, int64_t count,
+                        int64_t width, float* bias) {
+  const bool* valid = P.kv_valid + b * P.S;
+  const int64_t* kv_pos = P.kv_pos + b * P.S;
+  const int64_t* q_pos = P.q_pos + b * P.T + t0;
+  // Common case first, checked per key rather than per (query, key): the tile
+  // is wholly before the first query's slot, all valid, all inside the window.
+  bool all = count == width && j0 + count - 1 <= P.start + t0;
+  if (all) {
+    int64_t min_pos = std::numeric_limits<int64_t>::max(), max_q = std::numeric_limits<int64_t>::min();
+    for (int64_t j = j0; j < j0 + count && all; ++j) all = valid[j], min_pos = std::min(min_pos, kv_pos[j]);
+    for (int64_t i = 0; i < n; ++i) max_q = std::max(max_q, q_pos[i]);
+    if (all && P.window) all = max_q - min_pos < *P.window;
+  }
+  if (all) return Visible::kAll;
+  bool any = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t last = std::min(P.start + t0 + i, j0 + count - 1);  // last visible slot of this query
+    for (int64_t jj = 0; jj < width; ++jj) {
+      const int64_t j = j0 + jj;
+      const bool ok = j <= last && valid[j] && (!P.window || q_pos[i] - kv_pos[j] < *P.window);
+      bias[i * kTile + jj] = ok ? 0.0f : -kInf;
+      any |= ok;
+    }
+  }
+  return any ? Visible::kSome : Visible::kNone;
+}
+
+// ---- portable micro-kernels ---------------------------------------------------------
+
+// Scores of `rows` query rows (q: [rows][d]) against `width` keys (a multiple
+// of 16) of packed K, into p (rows kTile apart). The inner loop runs over 16
+// keys, not over d, so the compiler vectorises it without reassociating sums.
+void scores_portable(const float* q, int64_t rows, int64_t d, const float* kt, int64_t width, float* p) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t jb = 0; jb < width; jb += kKeys) {
+      const float* kb = kt + jb * d;
+      float acc[kKeys] = {};
+      for (int64_t c = 0; c < d; ++c) {
+        const float x = q[r * d + c];
+        for (int64_t jj = 0; jj < kKeys; ++jj) acc[jj] += x * kb[c * kKeys + jj];
+      }
+      std::copy(acc, acc + kKeys, p + r * kTile + jb);
+    }
+  }
+}
+
+// Online softmax of one row over one tile: softcap and mask the scores, turn
+// them into exp(score - new max) in place, update max and sum, and return
+// exp(old max - new max), the factor that rescales what the row accumulated.
+float update_row_portable(float* p, const float* bias, int64_t width, std::optional<float> softcap, float& max,
+                          float& sum) {
+  float new_max = max;
+  for (int64_t j = 0; j < width; ++j) {
+    float x = p[j];
+    if (softcap) x = std::tanh(x / *softcap) * *softcap;
+    if (bias) x += bias[j];
+    p[j] = x;
+    new_max = std::max(new_max, x);
+  }
+  if (new_max == -kInf) {  // nothing visible yet: no weights, nothing to rescale
+    std::fill(p, p + width, 0.0f);
+    return 1.0f;
+  }
+  float tile_sum = 0;
+  for (int64_t j = 0; j < width; ++j) tile_sum += p[j] = std::exp(p[j] - new_max);
+  const float alpha = std::exp(max - new_max);  // 0 while max is still -inf
+  sum = sum * alpha + tile_sum;
+  max = new_max;
+  return alpha;
+}
+
+void accumulate_portable(const Problem& P, const float* p, const float* alpha, int64_t rows, const float* v,
+                         int64_t count, float* acc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* a = acc + r * P.d;
+    for (int64_t c = 0; c < P.d; ++c) a[c] *= alpha[r];
+    for (int64_t jj = 0; jj < count; ++jj) {
+      const float w = p[r * kTile + jj];
+      const float* vj = v + jj * P.v_s;
+      for (int64_t c = 0; c < P.d; ++c) a[c] += w * vj[c];
+    }
+  }
+}
+
+// ---- AVX2 micro-kernels -------------------------------------------------------------
+
+#define E2LLM_AVX2 __attribute__((target("avx2,fma")))
+
+// exp for x <= 0 (Cephes expf, as in the encoder's kernel), exactly 0 below
+// float's smallest normal result and for -inf, so masked keys weigh nothing.
+E2LLM_AVX2 inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 min_x = _mm256_set1_ps(-87.3365447504019f);
+  const __m256 underflow = _mm256_cmp_ps(x, min_x, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, min_x);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i two_n =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(two_n)));
+}
+
+// tanh(x) = sign(x)·(1 - e)/(1 + e) with e = exp(-2|x|) <= 1.
+E2LLM_AVX2 inline __m256 tanh_avx2(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 e = exp_nonpositive(_mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(-2.0f)));
+  const __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  return _mm256_or_ps(t, _mm256_and_ps(sign, x));
+}
+
+E2LLM_AVX2 inline float horizontal_max(__m256 x) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+E2LLM_AVX2 inline float horizontal_sum(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Scores of kRows query rows (q: [kRows][d]) against one block of 16 keys (kb:
+// [d][16]) into p (rows kTile apart). 12 independent accumulators cover the
+// FMA latency on both pipes.
+E2LLM_AVX2 void score_block(const float* q, int64_t d, const float* kb, float* p) {
+  __m256 lo[kRows], hi[kRows];
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r) lo[r] = _mm256_setzero_ps(), hi[r] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < d; ++c) {
+    const __m256 k0 = _mm256_loadu_ps(kb + c * kKeys), k1 = _mm256_loadu_ps(kb + c * kKeys + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 b = _mm256_broadcast_ss(q + r * d + c);
+      lo[r] = _mm256_fmadd_ps(b, k0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(b, k1, hi[r]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r) {
+    _mm256_storeu_ps(p + r * kTile, lo[r]);
+    _mm256_storeu_ps(p + r * kTile + 8, hi[r]);
+  }
+}
+
+// All R rows (a multiple of kRows) against `width` keys of packed K. Each
+// 16-key block (4 KB at d = 64) stays in L1 while every row group uses it.
+E2LLM_AVX2 void scores_avx2(const float* q, int64_t rows, int64_t d, const float* kt, int64_t width, float* p) {
+  for (int64_t jb = 0; jb < width; jb += kKeys)
+    for (int64_t r = 0; r < rows; r += kRows) score_block(q + r * d, d, kt + jb * d, p + r * kTile + jb);
+}
+
+// update_row_portable with vectors; width is a multiple of 8.
+E2LLM_AVX2 float update_row_avx2(float* p, const float* bias, int64_t width, std::optional<float> softcap,
+                                 float& max, float& sum) {
+  const __m256 cap = _mm256_set1_ps(softcap.value_or(1.0f));
+  __m256 vmax = _mm256_set1_ps(max);
+  for (int64_t j = 0; j < width; j += 8) {
+    __m256 x = _mm256_loadu_ps(p + j);
+    if (softcap) x = _mm256_mul_ps(tanh_avx2(_mm256_div_ps(x, cap)), cap);
+    if (bias) x = _mm256_add_ps(x, _mm256_loadu_ps(bias + j));
+    _mm256_storeu_ps(p + j, x);
+    vmax = _mm256_max_ps(vmax, x);
+  }
+  const float new_max = horizontal_max(vmax);
+  if (new_max == -kInf) {
+    std::fill(p, p + width, 0.0f);
+    return 1.0f;
+  }
+  const __m256 m = _mm256_set1_ps(new_max);
+  __m256 vsum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < width; j += 8) {
+    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(p + j), m));
+    _mm256_storeu_ps(p + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  const float alpha = std::exp(max - new_max);
+  sum = sum * alpha + horizontal_sum(vsum);
+  max = new_max;
+  return alpha;
+}
+
+// acc[r][0..8·NV) = alpha[r]·acc[r][..] + Σ_j p[r][j]·v[j][..] for 3 rows (p
+// rows kTile apart, acc rows acc_stride apart) over `count` keys (v rows
+// v_stride apart): 3·NV accumulators in registers for the whole tile.
+template <int NV>
+E2LLM_AVX2 void accumulate_values(const float* p, const float* alpha, const float* v, int64_t v_stride,
+                                  int64_t count, float* acc, int64_t acc_stride) {
+  __m256 a[3][NV];
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r) {
+    const __m256 scale = _mm256_set1_ps(alpha[r]);
+#pragma GCC unroll 4
+    for (int n = 0; n < NV; ++n) a[r][n] = _mm256_mul_ps(scale, _mm256_loadu_ps(acc + r * acc_stride + 8 * n));
+  }
+  for (int64_t j = 0; j < count; ++j) {
+    const float* vj = v + j * v_stride;
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+      const __m256 w = _mm256_broadcast_ss(p + r * kTile + j);
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * n), a[r][n]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r)
+#pragma GCC unroll 4
+    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(acc + r * acc_stride + 8 * n, a[r][n]);
+}
+
+// All R rows (a multiple of 3), d (a multiple of 8) in slices of up to 32.
+E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* alpha, int64_t rows, const float* v,
+                                int64_t count, float* acc) {
+  for (int64_t r = 0; r < rows; r += 3) {
+    for (int64_t c = 0; c < P.d; c += 32) {
+      const float* pr = p + r * kTile;
+      float* ar = acc + r * P.d + c;
+      switch (std::min<int64_t>(P.d - c, 32) / 8) {
+        case 4: accumulate_values<4>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
+        case 3: accumulate_values<3>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
+        case 2: accumulate_values<2>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
+        default: accumulate_values<1>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
+      }
+    }
+  }
+}
+
+// ---- fused kernel: one task ------------------------------------------------------------
+
+// Queries [t0, t1) of every head of KV head h in sequence b.
+void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1, Scratch& s) {
+  const int64_t n = t1 - t0, rows = P.G * n, d = P.d;
+  // Rows padded for the AVX2 micro-kernels (6 rows per score block, 3 per value pass).
+  const int64_t R = P.avx2 ? round_up(rows, kRows) : rows;
+  s.q.assign(static_cast<size_t>(R * d), 0.0f);
+  s.acc.assign(static_cast<size_t>(R * d), 0.0f);
+  s.p.assign(static_cast<size_t>(R * kTile), 0.0f);  // padding rows keep zero weights
+  s.bias.resize(static_cast<size_t>(kQueries * kTile));
+  s.max.assign(static_cast<size_t>(R), -kInf);
+  s.sum.assign(static_cast<size_t>(R), 0.0f);
+  s.alpha.assign(static_cast<size_t>(R), 1.0f);
+  for (int64_t g = 0; g < P.G; ++g) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float* src = P.q + b * P.q_b + (h * P.G + g) * P.q_h + (t0 + i) * P.q_t;
+      float* dst = s.q.data() + (g * n + i) * d;
+      for (int64_t c = 0; c < d; ++c) dst[c] = src[c] * P.scale;
+    }
+  }
+  const float* v = P.v + b * P.v_b + h * P.v_h;
+  const float* kt = P.kt + (b * P.KVH + h) * P.S16 * d;
+  // Keys past the last query's causal bound are visible to no query here.
+  const int64_t end = std::min(P.S, P.start + t1);
+  for (int64_t j0 = 0; j0 < end; j0 += kTile) {
+    const int64_t count = std::min(kTile, end - j0), width = round_up(count, 8);  // scores past count are masked
+    const Visible visible = tile_visibility(P, b, t0, n, j0, count, width, s.bias.data());
+    if (visible == Visible::kNone) continue;
+    float* p = s.p.data();
+    if (P.avx2) {
+      scores_avx2(s.q.data(), R, d, kt + j0 * d, round_up(count, kKeys), p);
+    } else {
+      scores_portable(s.q.data(), rows, d, kt + j0 * d, round_up(count, kKeys), p);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* bias = visible == Visible::kSome ? s.bias.data() + (r % n) * kTile : nullptr;
+      s.alpha[r] = P.avx2 ? update_row_avx2(p + r * kTile, bias, width, P.softcap, s.max[r], s.sum[r])
+                          : update_row_portable(p + r * kTile, bias, width, P.softcap, s.max[r], s.sum[r]);
+    }
+    if (P.avx2) {
+      // The padding rows' scores are junk; their weights must stay zero.
+      std::fill(p + rows * kTile, p + R * kTile, 0.0f);
+      accumulate_avx2(P, p, s.alpha.data(), R, v + j0 * P.v_s, count, s.acc.data());
+    } else {
+      accumulate_portable(P, p, s.alpha.data(), rows, v + j0 * P.v_s, count, s.acc.data());
+    }
+  }
+  bool mean_ready = false;
+  for (int64_t g = 0; g < P.G; ++g) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = g * n + i;
+      float* out = P.out + ((b * P.T + t0 + i) * P.H + h * P.G + g) * d;
+      if (s.sum[r] > 0) {
+        const float inv = 1.0f / s.sum[r];
+        for (int64_t c = 0; c < d; ++c) out[c] = s.acc[r * d + c] * inv;
+        continue;
+      }
+      // A query that sees no key (padding): the reference's uniform weights over all S keys.
+      if (!mean_ready) {
+        s.mean.assign(static_cast<size_t>(d), 0.0f);
+        for (int64_t j = 0; j < P.S; ++j)
+          for (int64_t c = 0; c < d; ++c) s.mean[c] += v[j * P.v_s + c];
+        for (float& x : s.mean) x /= static_cast<float>(P.S);
+        mean_ready = true;
+      }
+      std::copy(s.mean.begin(), s.mean.end(), out);
+    }
+  }
+}
+
+// K of every (sequence, KV head) transposed in blocks of 16 keys ([S16/16][d][16], zero past S), so
+// that the score micro-kernel reads two vectors of 16 keys per dimension.
+torch::Tensor pack_keys(const torch::Tensor& kf, int64_t S16) {
+  const int64_t B = kf.size(0), KVH = kf.size(1), S = kf.size(2), d = kf.size(3), blocks = S16 / kKeys;
+  torch::Tensor kt = torch::empty({B * KVH * S16 * d}, kf.options());
+  const float* k = kf.data_ptr<float>();
+  const int64_t k_b = kf.stride(0), k_h = kf.stride(1), k_s = kf.stride(2);
+  float* out = kt.data_ptr<float>();
+  at::parallel_for(0, B * KVH * blocks, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t bh = task / blocks, jb = task % blocks;
+      const float* src = k + (bh / KVH) * k_b + (bh % KVH) * k_h;
+      float* dst = out + task * d * kKeys;
+      for (int64_t jj = 0; jj < kKeys; ++jj) {
+        const int64_t j = jb * kKeys + jj;
+        for (int64_t c = 0; c < d; ++c) dst[c * kKeys + jj] = j < S ? src[j * k_s + c] : 0.0f;
+      }
+    }
+  });
+  return kt;
+}
+
+}  // namespace
+
+// ---- entry points ----------------------------------------------------------------------
+
+void set_causal_attention_kernel(CausalAttentionKernel kernel) { kernel_setting().store(kernel); }
+CausalAttentionKernel causal_attention_kernel() { return kernel_setting().load(); }
+
+bool use_fused_causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const CausalAttentionKernel kernel = causal_attention_kernel();
+  if (kernel == CausalAttentionKernel::kReference || !q.device().is_cpu() || q.numel() == 0) return false;
+  if (torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) return false;
+  // Measured (docs/decoder.md, SmolLM2 shapes, 2 threads): the AVX2 kernel is
+  // faster than ATen at every length, decode steps included (1.0-3× at T = 1,
+  // 5-7× for prefills); the portable one (SSE2 code) is slower than ATen's
+  // BLAS, so kAuto leaves CPUs without AVX2 on the reference.
+  return kernel != CausalAttentionKernel::kAuto || avx2_applies(q.size(3));
+}
+
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const CausalMask& m, double scale, const std::optional<double>& softcap) {
+  E2LLM_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && k.size(0) == q.size(0) &&
+                  k.size(3) == q.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
+              "causal attention: q [B, H, T, d] and k, v [B, KVH, S, d] with H a multiple of KVH");
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), d = q.size(3), KVH = k.size(1), S = k.size(2);
+  E2LLM_CHECK(m.defined() && m.kv_valid.dim() == 2 && m.kv_valid.size(0) == B && m.kv_valid.size(1) == S &&
+                  m.kv_pos.sizes() == m.kv_valid.sizes() && m.q_pos.dim() == 2 && m.q_pos.size(0) == B &&
+                  m.q_pos.size(1) == T && m.start >= 0 && m.start + T <= S,
+              "causal attention: mask of [B, S] keys, [B, T] queries and start + T <= S for B={} T={} S={} start={}",
+              B, T, S, m.start);
+  E2LLM_CHECK(q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu(),
+              "causal attention: the fused kernel runs on the CPU only");
+  if (q.numel() == 0) return torch::empty_like(q);
+  const CausalAttentionKernel kernel = causal_attention_kernel();
+  const bool avx2 = kernel != CausalAttentionKernel::kPortable && avx2_applies(d);
+
+  auto as_float = [](const torch::Tensor& x) {
+    torch::Tensor y = x.to(torch::kFloat32);
+    return y.stride(-1) == 1 ? y : y.contiguous();
+  };
+  const torch::Tensor qf = as_float(q), kf = as_float(k), vf = as_float(v);
+  const torch::Tensor kv_valid = m.kv_valid.to(torch::kCPU, torch::kBool).contiguous();
+  const torch::Tensor kv_pos = m.kv_pos.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor q_pos = m.q_pos.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t S16 = round_up(S, kKeys);
+  const torch::Tensor kt = pack_keys(kf, S16);
+  // [B, T, H, d]: the caller's transpose back to [B, T, H·d] is then a view.
+  torch::Tensor out = torch::empty({B, T, H, d}, qf.options());
+
+  Problem P{};
+  P.q = qf.data_ptr<float>(), P.q_b = qf.stride(0), P.q_h = qf.stride(1), P.q_t = qf.stride(2);
+  P.v = vf.data_ptr<float>(), P.v_b = vf.stride(0), P.v_h = vf.stride(1), P.v_s = vf.stride(2);
+  P.kt = kt.data_ptr<float>();
+  P.out = out.data_ptr<float>();
+  P.kv_valid = kv_valid.data_ptr<bool>(), P.kv_pos = kv_pos.data_ptr<int64_t>(), P.q_pos = q_pos.data_ptr<int64_t>();
+  P.B = B, P.H = H, P.KVH = KVH, P.G = H / KVH, P.T = T, P.S = S, P.S16 = S16, P.d = d, P.start = m.start;
+  P.window = m.window;
+  P.scale = static_cast<float>(scale);
+  if (softcap) P.softcap = static_cast<float>(*softcap);
+  P.avx2 = avx2;
+
+  // Later query blocks see more keys. at::parallel_for hands each thread one
+  // contiguous range of tasks, so a task pairs block i with block
+  // blocks-1-i: every task then costs about the same.
+  const int64_t blocks = (T + kQueries - 1) / kQueries, pairs = (blocks + 1) / 2;
+  at::parallel_for(0, B * KVH * pairs, 1, [&](int64_t begin, int64_t end) {
+    thread_local Scratch scratch;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / (KVH * pairs), h = task / pairs % KVH, pair = task % pairs;
+      const auto run = [&](int64_t block) {
+        query_block(P, b, h, block * kQueries, std::min(T, (block + 1) * kQueries), scratch);
+      };
+      run(pair);
+      if (blocks - 1 - pair != pair) run(blocks - 1 - pair);  // an odd count's middle block has no partner
+    }
+  });
+  return out.to(q.scalar_type()).transpose(1, 2);
+}
+
+}  // namespace e2llm::detail

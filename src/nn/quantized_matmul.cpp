@@ -1,0 +1,389 @@
+// Quantized matrix products (see e2llm/nn/quantized_matmul.h).
+//
+// Decoding path, per call y[t, r] = Σ_i x[t, i] · W[r, i]:
+//  1. each activation row is quantized in blocks of 32: x ≈ dx · xq, xq int16
+//     (int8 as llama.cpp uses flips SmolLM2's top-1 token vs float32 at ~3%
+//     of positions; int16 makes the rounding negligible at the same speed,
+//     since decoding waits on memory, not on these multiplies);
+//  2. each weight row is unpacked 256 values at a time (quantized_blocks.h)
+//     into byte codes with a scale s and offset c per group of 16 values;
+//  3. per group, Σ W·x = dx · (s · Σ code·xq + c · Σ xq): the first sum is
+//     an integer dot product (the only part written per instruction set),
+//     the second uses the group sums of xq computed once in step 1.
+// Rows are split across threads; a weight chunk is unpacked once for all the
+// call's tokens, so a batch of sequences reads the weights once.
+#include "e2llm/nn/quantized_matmul.h"
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
+#include "nn/quantized_blocks.h"
+
+// GCC 12 flags the undefined pass-through operand inside its own AVX-512
+// intrinsics (_mm512_cvtepi32_ps, _mm512_permutexvar_ps, ...) as
+// maybe-uninitialized once they are inlined: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The vector accumulators pass through internal (anonymous-namespace)
+// functions only, all inlined into one path's target function: no ABI to keep.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace e2llm::nn {
+namespace {
+
+using quant::Chunk;
+using quant::kChunk;
+using quant::kGroup;
+using quant::kGroups;
+
+// ---- activations ------------------------------------------------------------------
+
+// n rows of k values (k a multiple of 32) as int16 with a scale per 32 values.
+struct Activations {
+  int64_t n = 0, k = 0;
+  std::vector<int16_t> q;      // [n][k]
+  std::vector<float> scale;    // [n][k/16]: dx of each group of 16 (repeated for the two halves of a block)
+  std::vector<float> sum;      // [n][k/16]: dx · Σ xq over the group
+};
+
+Activations quantize_activations(const float* x, int64_t n, int64_t k) {
+  Activations a;
+  a.n = n, a.k = k;
+  a.q.resize(static_cast<size_t>(n * k));
+  a.scale.resize(static_cast<size_t>(n * k / kGroup));
+  a.sum.resize(a.scale.size());
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const float* xb = x + t * k + 32 * b;
+      float amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+      const float d = amax / 32767.0f;
+      const float inv = d > 0 ? 1.0f / d : 0.0f;
+      int16_t* qb = a.q.data() + t * k + 32 * b;
+      int sums[2] = {0, 0};
+      for (int i = 0; i < 32; ++i) {
+        qb[i] = static_cast<int16_t>(std::nearbyint(xb[i] * inv));
+        sums[i / 16] += qb[i];
+      }
+      const size_t g = static_cast<size_t>(t * k / kGroup + 2 * b);
+      a.scale[g] = a.scale[g + 1] = d;
+      a.sum[g] = d * static_cast<float>(sums[0]);
+      a.sum[g + 1] = d * static_cast<float>(sums[1]);
+    }
+  }
+  return a;
+}
+
+// ---- dot products of one chunk, accumulated per token ---------------------------------
+// add() accumulates Σ_g dx_g · (scale_g · Σ_{i in g} code_i · xq_i + offset_g · Σ_{i in g} xq_i)
+// over `groups` groups of 16 into acc; total() sums acc once per row. A
+// group's integer sum fits int32: 16 · 255 · 32767 < 2^31.
+
+template <bool kSigned>
+struct DotPortable {
+  using Half = quant::PortableHalf;
+  using Acc = float;
+  static Acc zero() { return 0.0f; }
+  static float total(Acc acc) { return acc; }
+  static E2LLM_ALWAYS_INLINE void add(Acc& acc, const uint8_t* codes, const int16_t* xq, const quant::Chunk& c,
+                                      const float* dx, const float* xsum, int groups) {
+    for (int g = 0; g < groups; ++g) {
+      int32_t s = 0;
+      for (int i = 0; i < kGroup; ++i) {
+        const int32_t w = kSigned ? static_cast<int8_t>(codes[kGroup * g + i]) : codes[kGroup * g + i];
+        s += w * xq[kGroup * g + i];
+      }
+      acc += c.scale[g] * dx[g] * static_cast<float>(s) + c.offset[g] * xsum[g];
+    }
+  }
+};
+
+#define E2LLM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define E2LLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+struct F16cHalf {
+  static E2LLM_TARGET_AVX2 inline float to_float(uint16_t bits) { return _cvtsh_ss(bits); }
+};
+
+// One group (16 values) per step: codes widened to int16, vpmaddwd gives 8
+// lanes of two products each, all of group g.
+template <bool kSigned>
+struct DotAvx2 {
+  using Half = F16cHalf;
+  using Acc = __m256;
+  static E2LLM_TARGET_AVX2 inline Acc zero() { return _mm256_setzero_ps(); }
+  static E2LLM_TARGET_AVX2 inline float total(Acc x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static E2LLM_TARGET_AVX2 inline void add(Acc& acc, const uint8_t* codes, const int16_t* xq, const quant::Chunk& c,
+                                           const float* dx, const float* xsum, int groups) {
+    for (int g = 0; g < groups; ++g) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + kGroup * g));
+      const __m256i w = kSigned ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + kGroup * g));
+      const __m256i p = _mm256_madd_epi16(w, x);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(c.scale[g] * dx[g]), acc);
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int g = 0; g < groups; g += 8) {  // the offsets, 8 groups at a time
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(groups - g), lane);
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(c.offset + g, live), _mm256_maskload_ps(xsum + g, live), acc);
+    }
+  }
+};
+
+// Two groups (32 values) per step in 512-bit registers: lanes 0–7 are group
+// g, 8–15 group g+1 (groups is always even: rows are whole 32-value blocks).
+template <bool kSigned>
+struct DotAvx512 {
+  using Half = F16cHalf;
+  using Acc = __m512;
+  static E2LLM_TARGET_AVX512 inline Acc zero() { return _mm512_setzero_ps(); }
+  static E2LLM_TARGET_AVX512 inline float total(Acc x) { return _mm512_reduce_add_ps(x); }
+  static E2LLM_TARGET_AVX512 inline void add(Acc& acc, const uint8_t* codes, const int16_t* xq,
+                                             const quant::Chunk& c, const float* dx, const float* xsum, int groups) {
+    const __m512i lane_group = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __mmask16 live = static_cast<__mmask16>((1u << groups) - 1);
+    const __m512 sd = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, c.scale), _mm512_maskz_loadu_ps(live, dx));
+    alignas(64) float sd_array[kGroups];
+    _mm512_store_ps(sd_array, sd);
+    for (int g = 0; g < groups; g += 2) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + kGroup * g));
+      const __m512i w = kSigned ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b);
+      const __m512i x = _mm512_loadu_si512(xq + kGroup * g);
+      const __m512i p = _mm512_madd_epi16(w, x);
+      const __m512 s = _mm512_permutexvar_ps(
+          lane_group, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sd_array + g)))));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
+    }
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(live, c.offset), _mm512_maskz_loadu_ps(live, xsum), acc);
+  }
+};
+
+// ---- rows --------------------------------------------------------------------------
+
+struct Job {
+  const QuantizedTensor* w;
+  const Activations* x;
+  float* y;  // [n][rows]
+};
+
+using UnpackFn = void (*)(const uint8_t*, int, Chunk&);
+
+// Rows [r0, r1) of y for every token. `block` values per weight block,
+// `block_bytes` bytes each; a chunk is min(256, cols left) values.
+template <class Dot, UnpackFn Unpack>
+E2LLM_ALWAYS_INLINE void rows_kernel(const Job& job, int64_t r0, int64_t r1, int block, int block_bytes) {
+  const int64_t k = job.w->cols, n = job.x->n, rows = job.w->rows;
+  const int64_t groups_per_row = k / kGroup;
+  const size_t row_bytes = static_cast<size_t>(k / block * block_bytes);
+  Chunk chunk;
+  typename Dot::Acc acc[kQuantizedTiledFromTokens - 1];
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
+    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    for (int64_t t = 0; t < n; ++t) acc[t] = Dot::zero();
+    for (int64_t e = 0; e < k; e += kChunk) {
+      const int len = static_cast<int>(std::min<int64_t>(kChunk, k - e));
+      Unpack(src + (e / block) * block_bytes, len / block, chunk);
+      for (int64_t t = 0; t < n; ++t) {
+        const size_t g0 = static_cast<size_t>(t * groups_per_row + e / kGroup);
+        Dot::add(acc[t], chunk.codes, job.x->q.data() + t * k + e, chunk, job.x->scale.data() + g0,
+                 job.x->sum.data() + g0, len / kGroup);
+      }
+    }
+    for (int64_t t = 0; t < n; ++t) job.y[t * rows + r] = Dot::total(acc[t]);
+  }
+}
+
+template <template <bool> class Dot>
+E2LLM_ALWAYS_INLINE void rows_for_type(const Job& job, int64_t r0, int64_t r1) {
+  using H = typename Dot<false>::Half;
+  switch (job.w->type) {
+    case GgmlType::Q4_0: return rows_kernel<Dot<false>, quant::unpack_q4_0<H>>(job, r0, r1, 32, 18);
+    case GgmlType::Q4_1: return rows_kernel<Dot<false>, quant::unpack_q4_1<H>>(job, r0, r1, 32, 20);
+    case GgmlType::Q5_0: return rows_kernel<Dot<false>, quant::unpack_q5_0<H>>(job, r0, r1, 32, 22);
+    case GgmlType::Q5_1: return rows_kernel<Dot<false>, quant::unpack_q5_1<H>>(job, r0, r1, 32, 24);
+    case GgmlType::Q8_0: return rows_kernel<Dot<true>, quant::unpack_q8_0<H>>(job, r0, r1, 32, 34);
+    case GgmlType::Q4_K: return rows_kernel<Dot<false>, quant::unpack_q4_k<H>>(job, r0, r1, 256, 144);
+    case GgmlType::Q5_K: return rows_kernel<Dot<false>, quant::unpack_q5_k<H>>(job, r0, r1, 256, 176);
+    case GgmlType::Q6_K: return rows_kernel<Dot<false>, quant::unpack_q6_k<H>>(job, r0, r1, 256, 210);
+    default: break;
+  }
+}
+
+// flatten: the whole row loop, unpacking included, is compiled for each
+// path's instruction set (the dot products cannot be always_inline into the
+// generic row loop, whose own target is the default one).
+void rows_portable(const Job& job, int64_t r0, int64_t r1) { rows_for_type<DotPortable>(job, r0, r1); }
+E2LLM_TARGET_AVX2 __attribute__((flatten)) void rows_avx2(const Job& job, int64_t r0, int64_t r1) {
+  rows_for_type<DotAvx2>(job, r0, r1);
+}
+E2LLM_TARGET_AVX512 __attribute__((flatten)) void rows_avx512(const Job& job, int64_t r0, int64_t r1) {
+  rows_for_type<DotAvx512>(job, r0, r1);
+}
+
+// ---- choosing the path ----------------------------------------------------------------
+
+bool cpu_has(QuantKernel kernel) {
+  switch (kernel) {
+    case QuantKernel::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case QuantKernel::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    default: return true;
+  }
+}
+
+QuantKernel parse_kernel(const std::string& name) {
+  for (QuantKernel k : {QuantKernel::kAuto, QuantKernel::kPortable, QuantKernel::kAvx2, QuantKernel::kAvx512})
+    if (quant_kernel_name(k) == name) return k;
+  fail("E2LLM_QUANT_KERNEL='{}': expected auto, portable, avx2 or avx512", name);
+}
+
+void check_available(QuantKernel kernel) {
+  E2LLM_CHECK(cpu_has(kernel), "the {} quantized kernel needs CPU extensions this CPU lacks ({})",
+              quant_kernel_name(kernel),
+              kernel == QuantKernel::kAvx2 ? "avx2, fma, f16c" : "avx512f/bw/vl, f16c");
+}
+
+QuantKernel initial_kernel() {
+  const char* forced = std::getenv("E2LLM_QUANT_KERNEL");
+  if (!forced) return QuantKernel::kAuto;
+  const QuantKernel k = parse_kernel(forced);
+  check_available(k);
+  return k;
+}
+
+std::atomic<QuantKernel>& kernel_setting() {
+  static std::atomic<QuantKernel> kernel{initial_kernel()};
+  return kernel;
+}
+
+void check_matrix(const QuantizedTensor& w) {
+  E2LLM_CHECK(quantized_matmul_supports(w.type), "no quantized kernel for ggml type {}",
+              ggml_type_traits(w.type).name);
+  const int64_t block = ggml_type_traits(w.type).block_size;
+  E2LLM_CHECK(w.data && w.rows > 0 && w.cols > 0 && w.cols % block == 0,
+              "quantized {} matrix [{}, {}]: rows must be whole {}-value blocks", ggml_type_traits(w.type).name,
+              w.rows, w.cols, block);
+  E2LLM_CHECK(w.row_order.empty() || static_cast<int64_t>(w.row_order.size()) == w.rows,
+              "quantized matrix of {} rows has a row order of {}", w.rows, w.row_order.size());
+}
+
+// Rows [r0, r1) of W in float32, row-major.
+void dequantize_rows(const QuantizedTensor& w, int64_t r0, int64_t r1, float* out) {
+  at::parallel_for(r0, r1, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      dequantize_ggml(w.type, w.row(r), static_cast<uint64_t>(w.cols), out + (r - r0) * w.cols);
+  });
+}
+
+// Many tokens: x · Wᵀ a tile of rows at a time through float32 and the BLAS.
+void tiled_product(const torch::Tensor& x2d, const QuantizedTensor& w, torch::Tensor& y) {
+  const int64_t tile_rows = std::max<int64_t>(64, (int64_t{1} << 20) / w.cols);  // ~4 MB of float32
+  torch::Tensor tile = torch::empty({std::min(tile_rows, w.rows), w.cols}, torch::kFloat32);
+  for (int64_t r0 = 0; r0 < w.rows; r0 += tile_rows) {
+    const int64_t r1 = std::min(w.rows, r0 + tile_rows);
+    torch::Tensor part = tile.narrow(0, 0, r1 - r0);
+    dequantize_rows(w, r0, r1, part.data_ptr<float>());
+    y.narrow(1, r0, r1 - r0).copy_(torch::mm(x2d, part.t()));
+  }
+}
+
+}  // namespace
+
+std::string quant_kernel_name(QuantKernel kernel) {
+  switch (kernel) {
+    case QuantKernel::kAuto: return "auto";
+    case QuantKernel::kPortable: return "portable";
+    case QuantKernel::kAvx2: return "avx2";
+    case QuantKernel::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+void set_quant_kernel(QuantKernel kernel) {
+  check_available(kernel);
+  kernel_setting().store(kernel);
+}
+
+QuantKernel quant_kernel() { return kernel_setting().load(); }
+
+QuantKernel resolved_quant_kernel() {
+  const QuantKernel k = quant_kernel();
+  if (k != QuantKernel::kAuto) return k;
+  for (QuantKernel best : {QuantKernel::kAvx512, QuantKernel::kAvx2})
+    if (cpu_has(best)) return best;
+  return QuantKernel::kPortable;
+}
+
+bool quantized_matmul_supports(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1:
+    case GgmlType::Q8_0: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return true;
+    default: return false;
+  }
+}
+
+torch::Tensor quantized_linear(const torch::Tensor& x, const QuantizedTensor& w) {
+  check_matrix(w);
+  E2LLM_CHECK(x.dim() >= 1 && x.size(-1) == w.cols, "quantized linear: input of width {} for a [{}, {}] matrix",
+              x.dim() ? x.size(-1) : 0, w.rows, w.cols);
+  E2LLM_CHECK(x.device().is_cpu(), "quantized weights run on the CPU only, got input on {}", x.device().str());
+  std::vector<int64_t> out_shape = x.sizes().vec();
+  out_shape.back() = w.rows;
+  const torch::Tensor x2d = x.detach().to(torch::kFloat32).reshape({-1, w.cols}).contiguous();
+  const int64_t n = x2d.size(0);
+  torch::Tensor y = torch::empty({n, w.rows}, torch::kFloat32);
+  if (n == 0) return y.view(out_shape);
+  if (n >= kQuantizedTiledFromTokens) {
+    tiled_product(x2d, w, y);
+    return y.view(out_shape);
+  }
+  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, w.cols);
+  const Job job{&w, &a, y.data_ptr<float>()};
+  const QuantKernel kernel = resolved_quant_kernel();
+  // Enough rows per task that a thread's share is mostly streaming weights.
+  at::parallel_for(0, w.rows, 16, [&](int64_t r0, int64_t r1) {
+    switch (kernel) {
+      case QuantKernel::kAvx512: rows_avx512(job, r0, r1); break;
+      case QuantKernel::kAvx2: rows_avx2(job, r0, r1); break;
+      default: rows_portable(job, r0, r1); break;
+    }
+  });
+  return y.view(out_shape);
+}
+
+torch::Tensor quantized_rows(const QuantizedTensor& w, const torch::Tensor& ids) {
+  E2LLM_CHECK(ids.scalar_type() == torch::kInt64, "quantized_rows: ids must be int64");
+  E2LLM_CHECK(ggml_can_dequantize(w.type), "cannot dequantize ggml type {}", ggml_type_traits(w.type).name);
+  const torch::Tensor flat = ids.reshape({-1}).contiguous();
+  const int64_t n = flat.numel();
+  const int64_t* id = flat.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    E2LLM_CHECK(id[i] >= 0 && id[i] < w.rows, "row {} outside a matrix of {} rows", id[i], w.rows);
+  std::vector<int64_t> shape = ids.sizes().vec();
+  shape.push_back(w.cols);
+  torch::Tensor out = torch::empty({n, w.cols}, torch::kFloat32);
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      dequantize_ggml(w.type, w.row(id[i]), static_cast<uint64_t>(w.cols), o + i * w.cols);
+  });
+  return out.view(shape);
+}
+
+}  // namespace e2llm::nn

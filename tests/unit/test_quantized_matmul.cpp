@@ -1,0 +1,217 @@
+// The quantized kernels against dequantize-then-matmul in float64, on random
+// blocks of every supported type, for every code path this CPU has (each
+// forced with set_quant_kernel, as E2LLM_QUANT_KERNEL does), and the GGUF view
+// of a real model's quantized tensors against its float32 view.
+#include <c10/util/Half.h>
+#include <torch/torch.h>
+
+#include <gmock/gmock.h>
+
+#include <cstring>
+#include <random>
+
+#include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
+#include "e2llm/nn/quantized_matmul.h"
+#include "test_util.h"
+
+using namespace e2llm;
+using nn::QuantKernel;
+
+namespace {
+
+struct TypeCase {
+  GgmlType type;
+  std::vector<int> half_offsets;  // where the block's float16 scales lie
+};
+
+const std::vector<TypeCase>& type_cases() {
+  static const std::vector<TypeCase> cases = {
+      {GgmlType::Q4_0, {0}},    {GgmlType::Q4_1, {0, 2}}, {GgmlType::Q5_0, {0}},
+      {GgmlType::Q5_1, {0, 2}}, {GgmlType::Q8_0, {0}},    {GgmlType::Q4_K, {0, 2}},
+      {GgmlType::Q5_K, {0, 2}}, {GgmlType::Q6_K, {208}},
+  };
+  return cases;
+}
+
+// Random blocks (every bit pattern of the codes and sub-block scales) with
+// finite float16 scales of either sign.
+struct RandomMatrix {
+  std::vector<uint8_t> bytes;
+  QuantizedTensor q;
+};
+
+RandomMatrix random_matrix(const TypeCase& c, int64_t rows, int64_t cols, uint32_t seed) {
+  const GgmlTypeTraits& t = ggml_type_traits(c.type);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  RandomMatrix m;
+  const int64_t blocks = rows * cols / t.block_size;
+  m.bytes.resize(static_cast<size_t>(blocks * t.type_size));
+  for (auto& b : m.bytes) b = static_cast<uint8_t>(byte(rng));
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int offset : c.half_offsets) {
+      const uint16_t bits = c10::Half(scale(rng)).x;
+      std::memcpy(m.bytes.data() + b * t.type_size + offset, &bits, 2);
+    }
+  m.q.type = c.type;
+  m.q.data = m.bytes.data();
+  m.q.rows = rows;
+  m.q.cols = cols;
+  return m;
+}
+
+torch::Tensor dequantized(const QuantizedTensor& q) {
+  torch::Tensor w = torch::empty({q.rows, q.cols}, torch::kFloat32);
+  for (int64_t r = 0; r < q.rows; ++r)
+    dequantize_ggml(q.type, q.row(r), static_cast<uint64_t>(q.cols), w[r].data_ptr<float>());
+  return w;
+}
+
+// The documented bound: each activation is off by at most half an int16 step
+// of its 32-value block (amax / 65534), so |y − y_ref| ≤ Σ_i |W_ri| · amax_i / 65534,
+// plus float32 rounding of the sums.
+torch::Tensor error_bound(const torch::Tensor& w, const torch::Tensor& x) {
+  torch::Tensor amax = x.abs().view({x.size(0), -1, 32}).amax(-1, true).expand({x.size(0), x.size(1) / 32, 32});
+  torch::Tensor step = amax.reshape({x.size(0), x.size(1)}) / 65534.0;
+  torch::Tensor wa = w.abs().to(torch::kFloat64);
+  return torch::mm(step.to(torch::kFloat64), wa.t()) * 1.0001 +
+         1e-5 * torch::mm(x.abs().to(torch::kFloat64), wa.t()) + 1e-6;
+}
+
+std::vector<QuantKernel> available_kernels() {
+  std::vector<QuantKernel> out;
+  const QuantKernel saved = nn::quant_kernel();
+  for (QuantKernel k : {QuantKernel::kPortable, QuantKernel::kAvx2, QuantKernel::kAvx512}) {
+    try {
+      nn::set_quant_kernel(k);
+      out.push_back(k);
+    } catch (const Error&) {
+      std::printf("[ note ] this CPU lacks the %s path; not tested here\n", nn::quant_kernel_name(k).c_str());
+    }
+  }
+  nn::set_quant_kernel(saved);
+  return out;
+}
+
+template <class Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+class KernelGuard {
+ public:
+  explicit KernelGuard(QuantKernel k) : saved_(nn::quant_kernel()) { nn::set_quant_kernel(k); }
+  ~KernelGuard() { nn::set_quant_kernel(saved_); }
+
+ private:
+  QuantKernel saved_;
+};
+
+}  // namespace
+
+TEST(QuantizedMatmul, EveryTypeAndPathIsWithinTheActivationRoundingBound) {
+  torch::manual_seed(3);
+  const auto kernels = available_kernels();
+  ASSERT_FALSE(kernels.empty());
+  uint32_t seed = 1;
+  for (const TypeCase& c : type_cases()) {
+    const int64_t block = ggml_type_traits(c.type).block_size;
+    // 37 rows: the threads' row split ends mid-way; cols: a partial last chunk
+    // for 32-value types (288 = 256 + 32), several superblocks for k-quants.
+    const int64_t rows = 37, cols = block == 32 ? 288 : 768;
+    RandomMatrix m = random_matrix(c, rows, cols, seed++);
+    const torch::Tensor w = dequantized(m.q);
+    for (int64_t n : {1, 3, 9}) {
+      torch::Tensor x = torch::randn({n, cols});
+      x[0].narrow(0, 32, 32).zero_();  // an all-zero activation block
+      const torch::Tensor ref = torch::mm(x.to(torch::kFloat64), w.to(torch::kFloat64).t());
+      const torch::Tensor bound = error_bound(w, x);
+      torch::Tensor first;
+      for (QuantKernel k : kernels) {
+        SCOPED_TRACE(std::string(ggml_type_traits(c.type).name) + " n=" + std::to_string(n) + " " +
+                     nn::quant_kernel_name(k));
+        KernelGuard guard(k);
+        const torch::Tensor y = nn::quantized_linear(x, m.q);
+        ASSERT_EQ(y.sizes(), torch::IntArrayRef({n, rows}));
+        const torch::Tensor err = (y.to(torch::kFloat64) - ref).abs();
+        EXPECT_TRUE(err.le(bound).all().item<bool>()) << "worst excess " << (err - bound).max().item<double>();
+        // The paths share the integer sums; only the float order differs.
+        if (!first.defined()) first = y;
+        EXPECT_LE((y - first).abs().max().item<double>(), 1e-5 * first.abs().max().item<double>() + 1e-6);
+      }
+    }
+  }
+}
+
+TEST(QuantizedMatmul, ErrorIsSmallRelativeToTheOutput) {
+  // The bound above is loose; on typical data the error is a fraction of a percent.
+  torch::manual_seed(4);
+  RandomMatrix m = random_matrix(type_cases()[1], 64, 512, 11);  // Q4_1
+  const torch::Tensor w = dequantized(m.q);
+  const torch::Tensor x = torch::randn({1, 512});
+  const torch::Tensor y = nn::quantized_linear(x, m.q), ref = torch::mm(x, w.t());
+  EXPECT_LT(((y - ref).norm() / ref.norm()).item<double>(), 0.01);
+}
+
+TEST(QuantizedMatmul, ManyTokensGoThroughFloat32Tiles) {
+  torch::manual_seed(5);
+  for (const TypeCase& c : type_cases()) {
+    SCOPED_TRACE(ggml_type_traits(c.type).name);
+    const int64_t cols = ggml_type_traits(c.type).block_size == 32 ? 96 : 256;
+    RandomMatrix m = random_matrix(c, 70, cols, 21);
+    const torch::Tensor w = dequantized(m.q);
+    const torch::Tensor x = torch::randn({2, nn::kQuantizedTiledFromTokens, cols});
+    const torch::Tensor y = nn::quantized_linear(x, m.q);
+    ASSERT_EQ(y.sizes(), torch::IntArrayRef({2, nn::kQuantizedTiledFromTokens, 70}));
+    EXPECT_TRUE(torch::allclose(y, torch::matmul(x, w.t()), 1e-5, 1e-5));
+  }
+}
+
+TEST(QuantizedMatmul, RowOrderPicksStoredRows) {
+  RandomMatrix m = random_matrix(type_cases()[4], 8, 64, 31);  // Q8_0
+  const torch::Tensor w = dequantized(m.q);
+  m.q.row_order = {7, 6, 5, 4, 0, 1, 2, 3};
+  const torch::Tensor order = torch::tensor(m.q.row_order, torch::kInt64);
+  const torch::Tensor x = torch::randn({1, 64});
+  const torch::Tensor reordered = w.index_select(0, order);
+  const torch::Tensor err = (nn::quantized_linear(x, m.q) - torch::mm(x, reordered.t())).abs().to(torch::kFloat64);
+  EXPECT_TRUE(err.le(error_bound(reordered, x)).all().item<bool>());
+  const torch::Tensor ids = torch::tensor({3, 0}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(nn::quantized_rows(m.q, ids), w.index_select(0, order).index_select(0, ids)));
+}
+
+TEST(QuantizedMatmul, BadInputsAreClearErrors) {
+  RandomMatrix m = random_matrix(type_cases()[0], 4, 64, 41);
+  using testing::HasSubstr;
+  EXPECT_THAT(error_of([&] { nn::quantized_linear(torch::randn({1, 63}), m.q); }), HasSubstr("input of width 63"));
+  EXPECT_THAT(error_of([&] { nn::quantized_rows(m.q, torch::tensor({4}, torch::kInt64)); }),
+              HasSubstr("row 4 outside a matrix of 4 rows"));
+  QuantizedTensor f16 = m.q;
+  f16.type = GgmlType::F16;
+  EXPECT_THAT(error_of([&] { nn::quantized_linear(torch::randn({1, 64}), f16); }),
+              HasSubstr("no quantized kernel for ggml type F16"));
+}
+
+TEST(QuantizedMatmulReal, GgufQuantizedViewEqualsTheFloatView) {
+  // SmolLM2 is a Llama GGUF: q/k rows are stored permuted, which row_order undoes.
+  E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  auto weights = GgufWeights::open(path);
+  for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                           "model.layers.3.mlp.down_proj.weight", "model.embed_tokens.weight"}) {
+    SCOPED_TRACE(name);
+    auto q = weights->quantized(name);
+    ASSERT_TRUE(q.has_value());
+    const torch::Tensor full = weights->get(name);
+    EXPECT_EQ(full.sizes(), torch::IntArrayRef({q->rows, q->cols}));
+    const torch::Tensor ids = torch::arange(q->rows, torch::kInt64);
+    EXPECT_TRUE(torch::equal(nn::quantized_rows(*q, ids), full));
+  }
+  EXPECT_FALSE(weights->quantized("model.norm.weight").has_value());  // float32 in the file
+}
