@@ -18,6 +18,7 @@ PACKAGES=(
   libsentencepiece-dev libpcre2-dev libsqlite3-dev libicu-dev
   libcpp-httplib-dev libssl-dev                  # e2llm serve: HTTP, SHA-256 document ids
   libgtest-dev libgmock-dev libbenchmark-dev
+  gnuplot-nox                                    # bench/efficiency.py's plots
   clang libclang-rt-14-dev                       # libFuzzer targets
 )
 

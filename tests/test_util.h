@@ -15,6 +15,7 @@ std::string source_dir();     // the checkout
 std::string test_data_dir();  // tests/data
 std::string golden_dir();     // tests/golden
 std::string cli_path();       // the e2llm executable
+std::string python_path();    // python3, for the bench scripts' tests
 
 // ../shared beside the checkout (or $E2LLM_SHARED_DIR).
 inline std::string shared_dir() {
@@ -86,10 +87,8 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the e2llm CLI with `args` (a shell-quoted string) and optional stdin file.
-inline CommandResult run_cli(const std::string& args, const std::string& stdin_file = "") {
-  std::string cmd = cli_path() + " " + args;
-  if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
+// Runs a shell command line; stdout and stderr together.
+inline CommandResult run_command(std::string cmd) {
   cmd += " 2>&1";
   CommandResult result;
   FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -100,6 +99,13 @@ inline CommandResult run_cli(const std::string& args, const std::string& stdin_f
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+// Runs the e2llm CLI with `args` (a shell-quoted string) and optional stdin file.
+inline CommandResult run_cli(const std::string& args, const std::string& stdin_file = "") {
+  std::string cmd = cli_path() + " " + args;
+  if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
+  return run_command(cmd);
 }
 
 }  // namespace e2llm::test

@@ -5,8 +5,9 @@
 //
 // One task = one (sequence, KV head) and up to kQueries query positions: its
 // G·n rows (head g, query i at row g·n + i) meet the keys a tile of kTile at a
-// time. Per tile: scores (AVX2: 6 rows × 16 keys of K packed transposed, as in
-// the encoder), softcap and mask, the online-softmax update of every row, then
+// time. Per tile: scores (against K packed transposed in blocks of 16 keys,
+// packed once per call; AVX2 computes 6 rows × 16 keys at a time, as in the
+// encoder), softcap and mask, the online-softmax update of every row, then
 // acc = acc·alpha + p·V. Scratch is ~4·(2·rows·d + rows·kTile) bytes.
 #include "decoder/causal_attention.h"
 
@@ -17,7 +18,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>

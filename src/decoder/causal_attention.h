@@ -6,8 +6,9 @@
 // task: the G query heads sharing the KV head are stacked as rows, key tiles
 // stream past them with an online softmax (running max and sum, the
 // accumulator rescaled when the max grows), and key tiles past the causal
-// bound of the block's last query are never touched. Memory is O((T + S)·d)
-// per task instead of the reference's O(H·T·S) scores plus the [B, T, S] mask.
+// bound of the block's last query are never touched. Memory is a float32
+// copy of K (packed for the kernel) plus O(rows·d) scratch per thread, instead
+// of the reference's O(H·T·S) scores plus the [B, T, S] mask.
 #pragma once
 #include <torch/types.h>
 

@@ -281,6 +281,7 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
   generation.sampling = options.sampling;
   generation.stop.max_new_tokens = options.max_new_tokens;
   generation.stop.stop_strings = options.stop_strings;
+  generation.stop.ignore_eos = options.ignore_eos;
   generation.on_text = options.on_text;
   GenerateResult result = e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(soft, prompt), generation);
   t.prefill_s = result.prefill_seconds;

@@ -9,14 +9,16 @@ namespace {
 
 class E2llmMethod : public Method {
  public:
-  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens, const std::string& weights)
-      : model_(load_e2llm(checkpoint, weights)), max_new_tokens_(max_new_tokens) {}
+  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens, const std::string& weights, bool ignore_eos)
+      : model_(load_e2llm(checkpoint, weights)), options_(max_new_tokens) {
+    options_.ignore_eos = ignore_eos;
+  }
 
   MethodAnswer answer(const Example& ex) override {
     torch::InferenceMode inference;
     AnswerTiming t;
     MethodAnswer a;
-    a.text = model_->generate(ex.context, ex.prompt, {max_new_tokens_}, &t);
+    a.text = model_->generate(ex.context, ex.prompt, options_, &t);
     a.extra = {{"method", "e2llm"},       {"chunks", t.chunks},          {"context_tokens", t.context_tokens},
                {"soft_tokens", t.soft_tokens}, {"new_tokens", t.generated_tokens}, {"encode_s", t.encode_s},
                {"prefill_s", t.prefill_s},   {"decode_s", t.decode_s}};
@@ -25,14 +27,14 @@ class E2llmMethod : public Method {
 
  private:
   std::unique_ptr<E2llmModel> model_;
-  int64_t max_new_tokens_;
+  AnswerOptions options_;
 };
 
 }  // namespace
 
 std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
-                                          const std::string& weights) {
-  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens, weights);
+                                          const std::string& weights, bool ignore_eos) {
+  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens, weights, ignore_eos);
 }
 
 }  // namespace e2llm

@@ -31,6 +31,7 @@ int64_t prompt_length(const std::vector<Segment>& prompt) {
 }
 
 StopConfig with_model_eos(StopConfig stop, const CausalLMImpl& lm) {
+  if (stop.ignore_eos) return stop;
   for (int64_t id : lm.eos_token_ids()) stop.stop_token_ids.push_back(id);
   return stop;
 }

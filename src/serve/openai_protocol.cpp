@@ -123,6 +123,7 @@ CompletionRequest parse_completion_request(const std::string& body_text, Endpoin
       for (const std::string& s : r.stop)
         if (s.empty()) throw bad_request("field 'stop' holds an empty string");
     }
+    r.ignore_eos = jf::value_or<bool>(body, "ignore_eos", false);
     if (auto n = jf::optional<int64_t>(body, "n"); n && *n != 1)
       throw bad_request("field 'n' must be 1: e2llm returns one choice per request");
     r.stream = jf::value_or<bool>(body, "stream", false);

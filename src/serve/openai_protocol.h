@@ -38,6 +38,7 @@ struct CompletionRequest {
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
   std::vector<std::string> stop;
+  bool ignore_eos = false;  // "ignore_eos" (vLLM's and llama-server's extension): exactly max_tokens tokens
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
 };

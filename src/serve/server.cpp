@@ -261,6 +261,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   GenerateOptions generation;
   generation.stop.max_new_tokens = max_tokens;
   generation.stop.stop_strings = r.stop;
+  generation.stop.ignore_eos = r.ignore_eos;
   generation.sampling.greedy = r.greedy;
   generation.sampling.temperature = r.temperature;
   generation.sampling.top_p = r.top_p;

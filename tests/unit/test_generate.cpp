@@ -129,6 +129,31 @@ TEST_F(Generate, StopsAtStopTokenAndStopString) {
   }
 }
 
+// The same random model, told that the token it emits fourth is its EOS: it
+// stops there, unless ignore_eos keeps it going to max_new_tokens.
+TEST_F(Generate, IgnoreEosGeneratesExactlyMaxNewTokens) {
+  GenerateOptions o = options(12);
+  o.stop.ignore_eos = true;
+  ByteByByteDecoder d1;
+  GenerateResult full = generate(*lm_, {Segment::tokens(prompt_)}, d1, o);
+  ASSERT_EQ(full.ids.size(), 12u);
+  EXPECT_EQ(full.stop_reason, StopReason::kMaxNewTokens);
+
+  DecoderConfig config = tiny_decoder_config(DecoderFamily::Llama);
+  config.eos_token_ids = {full.ids[3]};
+  test::TempDir dir;
+  write_random_decoder(dir.path(), config, 11);
+  CausalLM with_eos = load_causal_lm(dir.path());
+  ByteByByteDecoder d2;
+  GenerateResult stopped = generate(*with_eos, {Segment::tokens(prompt_)}, d2, options(12));
+  EXPECT_EQ(stopped.stop_reason, StopReason::kStopToken);
+  EXPECT_LE(stopped.ids.size(), 4u);
+  ByteByByteDecoder d3;
+  GenerateResult ignored = generate(*with_eos, {Segment::tokens(prompt_)}, d3, o);
+  EXPECT_EQ(ignored.ids, full.ids);
+  EXPECT_EQ(ignored.stop_reason, StopReason::kMaxNewTokens);
+}
+
 TEST_F(Generate, SeededSamplingIsReproducible) {
   GenerateOptions o = options(16);
   o.sampling.greedy = false;

@@ -256,6 +256,13 @@ TEST_F(ServerTest, ChatStreamedEqualsNotStreamedAndUsageAddsUp) {
   const nlohmann::json& usage_chunk = events.back();
   EXPECT_TRUE(usage_chunk["choices"].empty());
   EXPECT_EQ(usage_chunk["usage"], usage);
+
+  // "ignore_eos" (as vLLM and llama-server take it): exactly max_tokens tokens.
+  nlohmann::json exact = chat_body(id, "what did the team decide");
+  exact["ignore_eos"] = true;
+  const nlohmann::json forced = post_json(c, "/v1/chat/completions", exact);
+  EXPECT_EQ(forced["usage"]["completion_tokens"], 12);
+  EXPECT_EQ(forced["choices"][0]["finish_reason"], "length");
 }
 
 TEST_F(ServerTest, CompletionsAndInlineContextAndStop) {

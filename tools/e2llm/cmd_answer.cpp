@@ -16,6 +16,7 @@ struct AnswerArgs {
   std::string model, context, question, weights = "auto";
   bool summarize = false;
   bool verbose = false;
+  bool ignore_eos = false;
   int64_t max_new_tokens = 128;
 };
 
@@ -31,8 +32,10 @@ void run_answer(const AnswerArgs& args) {
   std::unique_ptr<E2llmModel> model = load_e2llm(args.model, args.weights);
   const std::string context = read_text_input(args.context);
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
+  AnswerOptions options(args.max_new_tokens);
+  options.ignore_eos = args.ignore_eos;
   AnswerTiming t;
-  std::string answer = model->generate(context, prompt, {args.max_new_tokens}, &t);
+  std::string answer = model->generate(context, prompt, options, &t);
   std::printf("%s\n", answer.c_str());
   if (!args.verbose) return;
   std::fprintf(stderr, "chunks            %lld (chunk size %lld encoder tokens)\n", static_cast<long long>(t.chunks),
@@ -56,6 +59,8 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   cmd->add_option("--question", args->question, "The question");
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  cmd->add_flag("--ignore-eos", args->ignore_eos,
+                "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
   add_weights_option(cmd, args->weights);
   cmd->add_flag("--verbose", args->verbose, "Print chunk count, compression, timings and peak memory on stderr");
   cmd->callback([args] { run_answer(*args); });

@@ -16,7 +16,7 @@ struct EvalArgs {
   std::string method, data, output, metric, model, checkpoint, weights = "auto", chat_template, system, dataset_name;
   int64_t window = 0, max_new_tokens = 100, rag_chunk_size = 256;
   size_t limit = 0;
-  bool chat = false, no_progress = false;
+  bool chat = false, no_progress = false, ignore_eos = false;
 };
 
 nlohmann::json settings(const EvalArgs& a) {
@@ -24,6 +24,7 @@ nlohmann::json settings(const EvalArgs& a) {
                       {"data", std::filesystem::weakly_canonical(a.data).string()},
                       {"max_new_tokens", a.max_new_tokens}};
   s["weights"] = a.weights;
+  if (a.ignore_eos) s["ignore_eos"] = true;  // only when set: runs from before the option still resume
   if (a.method == "e2llm") {
     s["checkpoint"] = std::filesystem::weakly_canonical(a.checkpoint).string();
     return s;
@@ -76,13 +77,14 @@ void run_eval_command(const EvalArgs& a) {
   }
 
   auto make_method = [&]() -> std::unique_ptr<Method> {
-    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens, a.weights);
+    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens, a.weights, a.ignore_eos);
     BaselineOptions b;
     b.kind = parse_baseline_kind(a.method);
     b.model = a.model;
     b.weights = a.weights;
     b.window = a.window;
     b.max_new_tokens = a.max_new_tokens;
+    b.ignore_eos = a.ignore_eos;
     b.chat = a.chat;
     b.chat_template = a.chat_template;
     b.system = a.system;
@@ -112,6 +114,9 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  cmd->add_flag("--ignore-eos", a->ignore_eos,
+                "Keep generating past the end-of-text token: every answer has exactly --max-new-tokens tokens "
+                "(for timing runs such as bench/efficiency.py)");
   cmd->add_flag("--chat", a->chat, "Baselines: put \"<context>\\n\\n<prompt>\" in the chat template's user turn");
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));

@@ -20,7 +20,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, prompt_file, system, chat_template, weights = "auto";
-  bool chat = false, greedy = false, json = false, stats = false;
+  bool chat = false, greedy = false, json = false, stats = false, ignore_eos = false;
   int64_t max_new_tokens = 128;
   std::optional<double> temperature, top_p, min_p;
   std::optional<int64_t> top_k;
@@ -66,6 +66,7 @@ void run_generate(const GenerateArgs& a) {
 
   g.stop.max_new_tokens = a.max_new_tokens;
   g.stop.stop_strings = a.stop;
+  g.stop.ignore_eos = a.ignore_eos;
   if (!a.json) {
     g.on_text = [](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -112,6 +113,8 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
   add_weights_option(cmd, a->weights);
+  cmd->add_flag("--ignore-eos", a->ignore_eos,
+                "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
   cmd->add_flag("--json", a->json, "Print {\"ids\": [...], \"text\": \"...\"} instead of streaming text");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode tokens/s to stderr");
   cmd->callback([a, prompt, prompt_file] {

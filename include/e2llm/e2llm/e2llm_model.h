@@ -52,6 +52,7 @@ struct AnswerOptions {
   int64_t max_new_tokens;  // the stop token counts, as in generate()
   SamplingConfig sampling;
   std::vector<std::string> stop_strings;
+  bool ignore_eos = false;  // exactly max_new_tokens tokens (StopConfig::ignore_eos)
   std::function<void(std::string_view)> on_text;  // streaming, whole UTF-8 characters
 };
 

@@ -82,6 +82,7 @@ struct BaselineOptions {
   std::string weights = "auto";   // decoder_options_for(): auto, quantized, float32, bfloat16
   int64_t window = 0;             // 0 = min(max_position_embeddings, 2048)
   int64_t max_new_tokens = 100;
+  bool ignore_eos = false;        // exactly max_new_tokens tokens (benchmarks)
   bool chat = false;              // wrap in the model's chat template
   std::string chat_template;      // override the detected format ("" = detect)
   std::string system;             // system message (with chat)

@@ -35,9 +35,10 @@ class Method {
   virtual MethodAnswer answer(const Example& example) = 0;
 };
 
-// A trained E2LLM checkpoint (load_e2llm): generate(context, prompt) greedily.
+// A trained E2LLM checkpoint (load_e2llm): generate(context, prompt) greedily;
+// with ignore_eos, exactly max_new_tokens tokens.
 std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
-                                          const std::string& weights = "auto");
+                                          const std::string& weights = "auto", bool ignore_eos = false);
 
 // The metric a dataset implies: meta.metric when it names one, else meta.task
 // "passkey"/"needle"; nullopt when the data does not say.

@@ -15,6 +15,9 @@ struct StopConfig {
   int64_t max_new_tokens = 256;        // counts every generated token, stop token included (as HF)
   std::vector<int64_t> stop_token_ids;  // EOS ids and any others
   std::vector<std::string> stop_strings;
+  // Do not add the model's EOS ids: generate exactly max_new_tokens tokens, as
+  // benchmarks need (llama.cpp's --ignore-eos, vLLM's ignore_eos).
+  bool ignore_eos = false;
 };
 
 enum class StopReason { kNone, kMaxNewTokens, kStopToken, kStopString };
