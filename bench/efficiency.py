@@ -254,6 +254,8 @@ def gnuplot_script(rows_list: list[dict], decoder: str, field: str, ylabel: str,
     """A gnuplot script drawing `field` against length, log-log, one line per
     method; writes one data file per method into data_dir."""
     rows = latest_rows(rows_list)
+    lengths = sorted({k[1] for k in rows if k[0] == decoder})
+    tics = ", ".join(f"'{format_length(n)}' {n}" for n in lengths)
     plots = []
     for m in METHODS:
         points = sorted((k[1], r[field]) for k, r in rows.items()
@@ -267,11 +269,13 @@ def gnuplot_script(rows_list: list[dict], decoder: str, field: str, ylabel: str,
         "set terminal pngcairo size 800,520 font ',11'",
         f"set output '{png}'",
         "set logscale xy",
+        f"set xrange [{lengths[0] * 0.8}:{lengths[-1] * 1.25}]" if lengths else "",
+        f"set xtics ({tics})" if lengths else "",
         "set grid",
         "set key left top",
         "set xlabel 'context length (decoder tokens)'",
         f"set ylabel '{ylabel}'",
-        f"set title '{decoder}'",
+        f"set title '{decoder}: {ylabel}, one process per point'",
         "plot " + ", \\\n     ".join(plots) if plots else "",
     ]) + "\n"
 
@@ -511,7 +515,9 @@ class Bench:
                 raise SystemExit(f"efficiency: decoder {name}: {path} not found (scripts/fetch_models.sh fetches it)")
         info = self.check(self.e2llm_cmd("info"), "e2llm info")
         (self.out / "machine.txt").write_text(info)
-        done = {row_key(r) for r in read_results(self.results) if r.get("status") in ("ok", EXCEEDS)}
+        redo = {m.strip() for m in args.redo.split(",") if m.strip()}
+        done = {row_key(r) for r in read_results(self.results)
+                if r.get("status") in ("ok", EXCEEDS) and r["method"] not in redo}
         deadline = time.monotonic() + args.max_time if args.max_time else None
         # Shortest lengths first, so a run cut short by --max-time leaves whole columns.
         todo = [(d, n, m) for n in lengths for d in decoders for m in methods if (d, n, m) not in done]
@@ -602,6 +608,8 @@ def main(argv=None) -> int:
     r.add_argument("--text", default="", help="source text instead of QMSum transcripts")
     r.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every method")
     r.add_argument("--new-tokens", type=int, default=32, help="tokens every answer generates")
+    r.add_argument("--redo", default="", metavar="METHODS",
+                   help="measure these methods again although results.jsonl has them (the newest row counts)")
     r.add_argument("--max-time", type=float, default=0, help="start no new run after this many seconds (0: no limit)")
     g = sub.add_parser("report", help="markdown tables from DIR/results.jsonl, and plots with --plots")
     g.add_argument("--out", required=True, help="the results folder of `run`")

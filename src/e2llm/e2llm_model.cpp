@@ -203,10 +203,22 @@ void E2llmModel::calibrate(const std::vector<std::string>& contexts) {
   parts_->pooled_std.copy_(all.std(0).clamp_min(1e-4 * all.abs().max().item<double>() + 1e-12));
 }
 
+// Chunks per encoder pass: 8 of 256 tokens. The encoder's peak memory grows
+// with the pass (64 chunks, the generic default, took ~0.6 GB at 32k tokens,
+// more than the rest of a quantized E2LLM model), and small passes were not
+// slower, rather faster (docs/efficiency.md: 64, 16 and 8 chunks measured).
+namespace {
+BatchingOptions encoder_batching() {
+  BatchingOptions batching;
+  batching.max_batch_tokens = 2048;
+  return batching;
+}
+}  // namespace
+
 torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
   if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler))
-    return adapt(encoder_->encode_tokens(context.ids, parts_->pooler));
+    return adapt(encoder_->encode_tokens(context.ids, parts_->pooler, encoder_batching()));
   return adapt(pool_chunks(context));
 }
 
@@ -223,7 +235,7 @@ torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
   torch::Tensor pooled;
   {
     torch::NoGradGuard no_grad;  // nothing to differentiate on this side
-    BatchingOptions batching;
+    BatchingOptions batching = encoder_batching();
     batching.after_batch = after_batch;
     pooled = encoder_->encode_tokens(context.ids, parts_->pooler, batching).to(torch::kFloat32);
   }

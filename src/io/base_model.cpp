@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2llm/core/error.h"
+#include "e2llm/io/gguf.h"
 #include "e2llm/io/weights.h"
 
 namespace e2llm {
@@ -19,6 +20,24 @@ uint64_t fnv1a(const void* data, size_t size, uint64_t h) {
 uint64_t fnv1a(std::string_view s, uint64_t h) { return fnv1a(s.data(), s.size(), h); }
 
 std::string hex64(uint64_t h) { return fmt::format("{:016x}", h); }
+
+// Hashes the tensor's values as float32, the bytes of
+// weights.get(name).to(kFloat32), but a block-quantized tensor a row at a
+// time: Gemma 3's 262k-word embedding would otherwise be dequantized whole
+// (671 MB) only to be hashed, and that copy was the peak of a quantized
+// E2LLM model's memory. Rows come in get()'s order (QuantizedTensor::row).
+uint64_t hash_float32_values(const Weights& weights, const std::string& name, uint64_t h) {
+  if (const std::optional<QuantizedTensor> q = weights.quantized(name); q && ggml_can_dequantize(q->type)) {
+    std::vector<float> row(static_cast<size_t>(q->cols));
+    for (int64_t r = 0; r < q->rows; ++r) {
+      dequantize_ggml(q->type, q->row(r), static_cast<uint64_t>(q->cols), row.data());
+      h = fnv1a(row.data(), row.size() * sizeof(float), h);
+    }
+    return h;
+  }
+  torch::Tensor t = weights.get(name).to(torch::kFloat32).contiguous();
+  return fnv1a(t.data_ptr(), t.numel() * sizeof(float), h);
+}
 
 }  // namespace
 
@@ -39,10 +58,7 @@ BaseModelIdentity identify_base_model(const std::string& role, const std::string
     h = fnv1a(m.shape.data(), m.shape.size() * sizeof(int64_t), h);
   }
   if (!names.empty()) {
-    for (size_t i : {size_t{0}, names.size() / 2, names.size() - 1}) {
-      torch::Tensor t = weights.get(names[i]).to(torch::kFloat32).contiguous();
-      h = fnv1a(t.data_ptr(), t.numel() * sizeof(float), h);
-    }
+    for (size_t i : {size_t{0}, names.size() / 2, names.size() - 1}) h = hash_float32_values(weights, names[i], h);
   }
   id.weight_fingerprint = hex64(h);
   return id;

@@ -13,6 +13,7 @@
 #include "e2llm/e2llm/e2llm_model.h"
 #include "e2llm/generate/batch_generate.h"
 #include "e2llm/serve/document_store.h"
+#include "serve/client_connection.h"
 #include "serve/compute_queue.h"
 #include "serve/openai_protocol.h"
 #include "serve/server_metrics.h"
@@ -33,6 +34,9 @@ int64_t unix_now() {
 
 // Thrown from the streaming callback to abandon a job whose client left.
 struct Cancelled {};
+
+// How often a waiting request looks whether its client is still there.
+constexpr auto kClientCheckInterval = std::chrono::milliseconds(100);
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -99,10 +103,11 @@ struct EventChannel {
     done = done || last;
     ready.notify_all();
   }
-  // Waits for events; returns them and whether the stream is over.
-  std::pair<std::string, bool> pop() {
+  // Waits up to `timeout` for events; returns them (maybe none) and whether
+  // the stream is over.
+  std::pair<std::string, bool> pop(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex);
-    ready.wait(lock, [&] { return done || !pending.empty(); });
+    ready.wait_for(lock, timeout, [&] { return done || !pending.empty(); });
     std::string out;
     out.swap(pending);
     return {out, done};
@@ -340,17 +345,31 @@ void Server::State::handle_completion(const httplib::Request& req, httplib::Resp
   auto promise = std::make_shared<std::promise<CompletionResult>>();
   std::future<CompletionResult> future = promise->get_future();
   auto failed = [promise](std::exception_ptr e) { promise->set_exception(as_http_error(e)); };
-  enqueue([this, r, promise, failed](bool run) {
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  enqueue([this, r, promise, failed, cancelled](bool run) {
     if (!run) return failed(std::make_exception_ptr(stopping_error()));
     try {
-      // A non-streamed request is only cancelled by stop().
-      start_completion(r, nullptr, [] { return false; },
+      start_completion(r, nullptr, [cancelled] { return cancelled->load(); },
                        [promise](CompletionResult result) { promise->set_value(std::move(result)); }, failed);
     } catch (...) {
       failed(std::current_exception());
     }
   });
-  const CompletionResult result = future.get();  // rethrows the job's HttpError
+  // Nothing is written until the answer is done, so the client's socket is
+  // watched meanwhile: one that hangs up cancels the job.
+  const serve::ClientConnection client(req.remote_addr, req.remote_port, req.local_port);
+  while (future.wait_for(kClientCheckInterval) != std::future_status::ready)
+    if (!*cancelled && client.gone()) *cancelled = true;
+  CompletionResult result;
+  try {
+    result = future.get();  // rethrows the job's HttpError
+  } catch (const HttpError& e) {
+    if (e.code == "cancelled" && *cancelled) {
+      ++metrics.requests_cancelled;
+      spdlog::info("serve: a {} request cancelled (the client went away)", req.path);
+    }
+    throw;
+  }
   metrics.request_seconds.observe(ms_since(start) / 1000);
   send_json(res, 200, serve::completion_response(r, response_ids(r), result));
 }
@@ -397,8 +416,10 @@ void Server::State::stream_completion(const CompletionRequest& r, httplib::Respo
   res.set_chunked_content_provider(
       "text/event-stream",
       [channel](size_t, httplib::DataSink& sink) {
-        auto [events, done] = channel->pop();
-        if (!events.empty() && !sink.write(events.data(), events.size())) {
+        auto [events, done] = channel->pop(kClientCheckInterval);
+        // A failed write, or nothing to write (a long encode or prefill) and
+        // a client that hung up (is_writable() peeks at the socket).
+        if (events.empty() ? !done && !sink.is_writable() : !sink.write(events.data(), events.size())) {
           channel->cancelled = true;
           return false;
         }

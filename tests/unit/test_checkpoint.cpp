@@ -110,6 +110,19 @@ TEST(BaseModelIdentity, FingerprintFollowsConfigAndWeightsNotThePath) {
   EXPECT_THROW(check_base_models({one}, {}), Error);
 }
 
+// The fingerprints of the real GGUF decoders, as checkpoints trained so far
+// recorded them (when every fingerprinted tensor was dequantized whole):
+// hashing a quantized tensor row by row must give the same value, or every
+// existing checkpoint would be refused as "another base model".
+TEST(BaseModel, QuantizedFingerprintsMatchThoseOfTheWholeFloatTensors) {
+  const std::pair<const char*, const char*> known[] = {{"SmolLM2-135M-Instruct.Q4_1.gguf", "10c68eea3b8290c4"},
+                                                       {"gemma-3-270m-Q4_K_M.gguf", "729704caa62202ff"}};
+  for (const auto& [name, fingerprint] : known) {
+    E2LLM_REQUIRE_REAL_MODEL(path, name);
+    EXPECT_EQ(identify_base_model("decoder", path, *open_weights(path), {}).weight_fingerprint, fingerprint) << name;
+  }
+}
+
 TEST(CheckpointJson, ParsesWhatItFormatsAndNamesTheBadField) {
   CheckpointJson c;
   c.step = 7;

@@ -1,8 +1,8 @@
 // bench/efficiency.py end to end on tiny models (issue #15's CI smoke run):
 // at two short lengths every e2llm-side method yields a measured row, every
 // answer has exactly --new-tokens tokens, full context past the decoder's
-// window is reported as such, a rerun resumes instead of measuring again, and
-// `report` draws the tables. llama.cpp is not built in CI; its output parsing
+// window is reported as such, a rerun resumes instead of measuring again
+// (unless told to --redo a method), and `report` draws the tables. llama.cpp is not built in CI; its output parsing
 // is tested in tests/bench/test_efficiency.py against a real run's lines.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -83,6 +83,10 @@ TEST(EfficiencyBench, EveryMethodGivesARowAndARerunResumes) {
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("0 runs to do (10 already"), std::string::npos) << again.output;
   EXPECT_EQ(result_rows(dir.file("out/results.jsonl")).size(), 10u);
+  auto redone = test::run_command(run + " --redo truncate");
+  ASSERT_EQ(redone.exit_code, 0) << redone.output;
+  EXPECT_NE(redone.output.find("2 runs to do (8 already"), std::string::npos) << redone.output;
+  EXPECT_EQ(result_rows(dir.file("out/results.jsonl")).size(), 12u);
 
   auto report = test::run_command(test::python_path() + " " + test::source_dir() + "/bench/efficiency.py report --out " +
                                   dir.file("out"));
