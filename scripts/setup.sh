@@ -13,6 +13,7 @@ PACKAGES=(
   ccache                                         # fast rebuilds of a fresh clone (CMakeLists.txt)
   python3 python3-pip python3-venv               # pip fetches the real models; the openai client test's virtualenv
   libtorch-dev                                   # LibTorch 1.13 (CPU)
+  libgloo-dev                                    # Gloo's headers, for LibTorch's distributed training (c10d)
   libopenblas0-openmp libopenblas-openmp-dev     # the OpenMP OpenBLAS (see cmake/Dependencies.cmake)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev libpcre2-dev libsqlite3-dev libicu-dev

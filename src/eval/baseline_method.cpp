@@ -90,6 +90,7 @@ class DecoderBaseline : public Method {
     GenerateOptions g;
     g.stop.max_new_tokens = o_.max_new_tokens;
     g.stop.ignore_eos = o_.ignore_eos;
+    g.sampling = o_.sampling;
     GenerateResult r = generate(*lm_, *tokenizer_, {Segment::tokens(ids)}, g);
     info["prompt_tokens"] = ids.size();
     info["new_tokens"] = r.ids.size();

@@ -9,9 +9,9 @@ namespace {
 
 class E2llmMethod : public Method {
  public:
-  E2llmMethod(const std::string& checkpoint, int64_t max_new_tokens, const std::string& weights, bool ignore_eos)
-      : model_(load_e2llm(checkpoint, weights)), options_(max_new_tokens) {
-    options_.ignore_eos = ignore_eos;
+  E2llmMethod(const std::string& checkpoint, const AnswerOptions& options, const std::string& weights)
+      : model_(load_e2llm(checkpoint, weights)), options_(options) {
+    options_.on_text = nullptr;
   }
 
   MethodAnswer answer(const Example& ex) override {
@@ -32,9 +32,9 @@ class E2llmMethod : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
-                                          const std::string& weights, bool ignore_eos) {
-  return std::make_unique<E2llmMethod>(checkpoint, max_new_tokens, weights, ignore_eos);
+std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, const AnswerOptions& options,
+                                          const std::string& weights) {
+  return std::make_unique<E2llmMethod>(checkpoint, options, weights);
 }
 
 }  // namespace e2llm

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -38,6 +39,8 @@ void SamplingConfig::validate() const {
   E2LLM_CHECK(min_p >= 0 && min_p <= 1, "sampling: min_p must be in [0, 1], got {}", min_p);
   E2LLM_CHECK(repetition_penalty > 0 && std::isfinite(repetition_penalty),
               "sampling: repetition_penalty must be a finite number > 0, got {}", repetition_penalty);
+  E2LLM_CHECK(no_repeat_ngram_size >= 0, "sampling: no_repeat_ngram_size must be >= 0 (0 = off), got {}",
+              no_repeat_ngram_size);
   E2LLM_CHECK(min_tokens_to_keep >= 1, "sampling: min_tokens_to_keep must be >= 1, got {}",
               min_tokens_to_keep);
 }
@@ -63,6 +66,31 @@ torch::Tensor apply_repetition_penalty(const torch::Tensor& logits, const torch:
   torch::Tensor seen = padded.gather(1, ids);
   seen = torch::where(seen < 0, seen * penalty, seen / penalty);
   return restore(padded.scatter(1, ids, seen).narrow(1, 0, vocab), was_1d);
+}
+
+torch::Tensor apply_no_repeat_ngram(const torch::Tensor& logits, const torch::Tensor& seen_ids, int64_t ngram_size) {
+  bool was_1d = false;
+  torch::Tensor scores = as_batch(logits, &was_1d);
+  if (ngram_size <= 0 || seen_ids.numel() == 0) return restore(scores, was_1d);
+  E2LLM_CHECK(seen_ids.dim() == logits.dim(), "no-repeat n-gram: seen ids must have {} dims like the logits, got {}",
+              logits.dim(), seen_ids.dim());
+  torch::Tensor ids = seen_ids.to(torch::kCPU, torch::kInt64).contiguous();
+  if (was_1d) ids = ids.unsqueeze(0);
+  E2LLM_CHECK(ids.size(0) == scores.size(0), "no-repeat n-gram: {} id rows for {} logit rows", ids.size(0),
+              scores.size(0));
+  const int64_t length = ids.size(1), vocab = scores.size(1), prefix = ngram_size - 1;
+  if (length < prefix) return restore(scores, was_1d);
+  torch::Tensor banned = torch::zeros(scores.sizes(), torch::kBool);
+  auto ban = banned.accessor<bool, 2>();
+  for (int64_t row = 0; row < ids.size(0); ++row) {
+    const int64_t* seen = ids[row].data_ptr<int64_t>();
+    const int64_t* last = seen + length - prefix;  // the n - 1 ids the next token follows
+    for (int64_t start = 0; start + ngram_size <= length; ++start) {
+      const int64_t next = seen[start + prefix];
+      if (next >= 0 && next < vocab && std::equal(seen + start, seen + start + prefix, last)) ban[row][next] = true;
+    }
+  }
+  return restore(scores.masked_fill(banned.to(scores.device()), kFiltered), was_1d);
 }
 
 torch::Tensor apply_temperature(const torch::Tensor& logits, double temperature) {
@@ -109,6 +137,7 @@ torch::Tensor apply_min_p(const torch::Tensor& logits, double min_p, int64_t min
 torch::Tensor process_logits(const torch::Tensor& logits, const torch::Tensor& seen_ids,
                              const SamplingConfig& config) {
   torch::Tensor scores = apply_repetition_penalty(logits, seen_ids, config.repetition_penalty);
+  scores = apply_no_repeat_ngram(scores, seen_ids, config.no_repeat_ngram_size);
   if (config.greedy) return scores;
   if (config.temperature != 1.0) scores = apply_temperature(scores, config.temperature);
   scores = apply_top_k(scores, config.top_k, config.min_tokens_to_keep);

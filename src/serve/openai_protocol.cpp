@@ -84,6 +84,16 @@ void read_sampling(const nlohmann::json& body, CompletionRequest& r) {
     if (!(*p > 0 && *p <= 1)) throw bad_request("field 'top_p' must be in (0, 1], got " + std::to_string(*p));
     r.top_p = *p;
   }
+  if (auto p = jf::optional<double>(body, "repetition_penalty")) {
+    if (!(*p > 0 && *p <= 10))
+      throw bad_request("field 'repetition_penalty' must be in (0, 10], got " + std::to_string(*p));
+    r.repetition_penalty = *p;
+  }
+  if (auto n = jf::optional<int64_t>(body, "no_repeat_ngram_size")) {
+    if (*n < 0 || *n > 64)
+      throw bad_request("field 'no_repeat_ngram_size' must be in 0..64, got " + std::to_string(*n));
+    r.no_repeat_ngram_size = *n;
+  }
   if (const nlohmann::json* seed = jf::find(body, "seed")) {
     // OpenAI's seed is a signed integer; any 64-bit value is a fine seed.
     r.seed = seed->is_number_integer() && seed->get<int64_t>() < 0

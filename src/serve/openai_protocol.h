@@ -37,6 +37,9 @@ struct CompletionRequest {
   bool greedy = true;                  // temperature absent or 0
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
+  // Extensions, as vLLM names them, with transformers' meanings (greedy too):
+  double repetition_penalty = 1.0;   // "repetition_penalty", > 0; 1 = off
+  int64_t no_repeat_ngram_size = 0;  // "no_repeat_ngram_size", >= 0; 0 = off
   std::vector<std::string> stop;
   bool ignore_eos = false;  // "ignore_eos" (vLLM's and llama-server's extension): exactly max_tokens tokens
   bool stream = false;

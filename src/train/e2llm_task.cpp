@@ -115,6 +115,19 @@ MicroBatchLoss E2llmTrainTask::micro_batch_loss(std::mt19937_64& rng) {
   return out;
 }
 
+std::vector<std::string> E2llmTrainTask::loss_parts() const {
+  if (model_.config().alpha > 0) return {"reason", "understand"};
+  return {"reason"};
+}
+
+std::string E2llmTrainTask::data_identity() const {
+  std::string ids = fmt::format("train {}:", train_.size());
+  for (const Example& e : train_) ids += fmt::format("{} {}\n", e.id, e.context.size());
+  ids += fmt::format("eval {}:", eval_.size());
+  for (const Example& e : eval_) ids += fmt::format("{} {}\n", e.id, e.context.size());
+  return ids;
+}
+
 std::map<std::string, double> E2llmTrainTask::evaluate() {
   if (eval_.empty()) return {};
   EvalSummary s = evaluate_exact_match(model_, eval_, eval_max_new_tokens_);

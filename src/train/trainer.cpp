@@ -1,15 +1,17 @@
 // The training loop. Everything a resumed run needs to continue exactly
-// (weights, AdamW moments and step counts, both RNGs, the step) goes into the
-// checkpoint; the learning rate is a pure function of the step.
+// (weights, AdamW moments and step counts, the step) goes into the
+// checkpoint; the learning rate and the random numbers of each micro-batch
+// are pure functions of the step.
 #include <c10/util/string_utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "e2llm/core/error.h"
+#include "e2llm/train/distributed.h"
 #include "e2llm/train/trainer.h"
 #include "progress.h"
 
@@ -40,16 +42,14 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParams& params, c
   return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
 }
 
-std::string rng_to_text(const std::mt19937_64& rng) {
-  std::ostringstream out;
-  out << rng;
-  return out.str();
-}
-
-void rng_from_text(std::mt19937_64& rng, const std::string& text) {
-  std::istringstream in(text);
-  in >> rng;
-  E2LLM_CHECK(!in.fail(), "checkpoint: data_rng_state is not a valid generator state");
+// The RNG of micro-batch `micro` of optimizer step `step`: what it draws does
+// not depend on which rank runs it or on what ran before.
+std::mt19937_64 micro_batch_rng(uint64_t seed, int64_t step, int64_t micro) {
+  auto low = [](uint64_t v) { return static_cast<uint32_t>(v); };
+  auto high = [](uint64_t v) { return static_cast<uint32_t>(v >> 32); };
+  const auto s = static_cast<uint64_t>(step), m = static_cast<uint64_t>(micro);
+  std::seed_seq sequence{low(seed), high(seed), low(s), high(s), low(m), high(m)};
+  return std::mt19937_64(sequence);
 }
 
 nlohmann::json parts_json(const std::map<std::string, double>& parts) {
@@ -63,19 +63,29 @@ nlohmann::json parts_json(const std::map<std::string, double>& parts) {
 struct Trainer::State {
   TrainTask& task;
   TrainOptions options;
+  ProcessGroup* group;  // null: a single process
   NamedParams params;
+  std::vector<std::string> part_names;
   std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::mt19937_64 data_rng;
   int64_t step = 0;
   std::string last_checkpoint;
   double last_loss = 0;
   std::map<std::string, double> last_eval;
   std::unique_ptr<std::ofstream> metrics;
 
-  State(TrainTask& t, TrainOptions o) : task(t), options(std::move(o)) {}
+  State(TrainTask& t, TrainOptions o, ProcessGroup* g) : task(t), options(std::move(o)), group(g) {}
+
+  int rank() const { return group ? group->rank() : 0; }
+  int world_size() const { return group ? group->world_size() : 1; }
+  bool leader() const { return rank() == 0; }
+  bool distributed() const { return world_size() > 1; }
 
   TrainingState export_state() const;
   void import_state(const TrainingState& s);
+  void check_ranks_agree();
+  void copy_state_from_leader();
+  std::vector<torch::Tensor> reduce_gradients();
+  bool leader_decides(bool decision);
   void log_metrics(const nlohmann::json& line);
   std::string checkpoint_or_none() const { return last_checkpoint.empty() ? "none written yet" : last_checkpoint; }
 };
@@ -96,8 +106,6 @@ TrainingState Trainer::State::export_state() const {
     s.optimizer_steps[name] = st.step();
   }
   for (const auto& [name, t] : task.named_frozen()) s.trainable[name] = t.detach();
-  s.torch_rng_state = torch::globalContext().defaultGenerator(torch::kCPU).get_state();
-  s.data_rng_state = rng_to_text(data_rng);
   s.extra = {{"last_loss", last_loss}, {"last_eval", parts_json(last_eval)}};
   return s;
 }
@@ -121,13 +129,95 @@ void Trainer::State::import_state(const TrainingState& s) {
     state->exp_avg_sq(s.optimizer.at(name + ".exp_avg_sq").to(p.options()).clone());
     optimizer->state()[optimizer_key(p)] = std::move(state);
   }
-  if (s.torch_rng_state.defined()) {
-    at::Generator generator = torch::globalContext().defaultGenerator(torch::kCPU);  // a shared handle
-    generator.set_state(s.torch_rng_state);
-  }
-  rng_from_text(data_rng, s.data_rng_state);
   step = s.step;
   last_loss = s.extra.value("last_loss", 0.0);
+}
+
+// Every rank must train the same thing, or the all-reduced gradients would
+// mix different models. Output paths, progress and the time limit may differ
+// (rank 0's count).
+void Trainer::State::check_ranks_agree() {
+  nlohmann::json training = options.to_json();
+  for (const char* local : {"output_dir", "metrics_log", "progress", "log_every", "max_time_s", "resume"})
+    training.erase(local);
+  group->check_same("the training options", training.dump());
+  group->check_same("the model config", task.config().dump());
+  group->check_same("the training data", task.data_identity());
+  std::string shapes;
+  for (const auto& [name, p] : params) shapes += name + c10::str(p.sizes()) + ";";
+  group->check_same("the trainable parameters", shapes);
+}
+
+// Rank 0 initialized or resumed; the others take its weights, frozen state,
+// optimizer moments and step.
+void Trainer::State::copy_state_from_leader() {
+  // Header: the step, then each parameter's AdamW step count (-1: none).
+  torch::Tensor header = torch::full({static_cast<int64_t>(params.size()) + 1}, -1.0);
+  header[0] = static_cast<double>(step);
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = optimizer->state().find(optimizer_key(params[i].second));
+    if (it != optimizer->state().end())
+      header[static_cast<int64_t>(i) + 1] =
+          static_cast<double>(static_cast<const torch::optim::AdamWParamState&>(*it->second).step());
+  }
+  group->broadcast({header});
+  step = static_cast<int64_t>(header[0].item<double>());
+
+  std::vector<torch::Tensor> tensors;
+  for (const auto& [name, p] : params) tensors.push_back(p);
+  for (const auto& [name, t] : task.named_frozen()) tensors.push_back(t);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto adam_steps = static_cast<int64_t>(header[static_cast<int64_t>(i) + 1].item<double>());
+    if (adam_steps < 0) continue;
+    const torch::Tensor& p = params[i].second;
+    auto& slot = optimizer->state()[optimizer_key(p)];
+    if (!slot) {
+      auto state = std::make_unique<torch::optim::AdamWParamState>();
+      state->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      state->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      slot = std::move(state);
+    }
+    auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+    state.step(adam_steps);
+    tensors.push_back(state.exp_avg());
+    tensors.push_back(state.exp_avg_sq());
+  }
+  group->broadcast(tensors);
+}
+
+// The parameters that take this step's optimizer update, their gradients
+// summed over the ranks. One without a gradient on every rank (unused, or
+// inactive at this step) gets none, and AdamW leaves it alone.
+std::vector<torch::Tensor> Trainer::State::reduce_gradients() {
+  for (auto& [name, p] : params)
+    if (!task.parameter_active(name, step)) p.mutable_grad() = torch::Tensor();
+  if (distributed()) {
+    torch::Tensor has_grad = torch::zeros({static_cast<int64_t>(params.size())});
+    std::vector<torch::Tensor> summed{has_grad};
+    for (size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor& p = params[i].second;
+      if (p.grad().defined())
+        has_grad[static_cast<int64_t>(i)] = 1.0;
+      else
+        p.mutable_grad() = torch::zeros_like(p);
+      summed.push_back(p.grad());
+    }
+    group->all_reduce_sum(summed);
+    for (size_t i = 0; i < params.size(); ++i)
+      if (has_grad[static_cast<int64_t>(i)].item<float>() == 0) params[i].second.mutable_grad() = torch::Tensor();
+  }
+  std::vector<torch::Tensor> with_grad;
+  for (auto& [name, p] : params)
+    if (p.grad().defined()) with_grad.push_back(p);
+  return with_grad;
+}
+
+// Rank 0's decision, on every rank (e.g. its clock says stop).
+bool Trainer::State::leader_decides(bool decision) {
+  if (!distributed()) return decision;
+  torch::Tensor flag = torch::full({1}, decision ? 1.0 : 0.0);
+  group->broadcast({flag});
+  return flag.item<float>() != 0;
 }
 
 void Trainer::State::log_metrics(const nlohmann::json& line) {
@@ -136,24 +226,30 @@ void Trainer::State::log_metrics(const nlohmann::json& line) {
   metrics->flush();
 }
 
-Trainer::Trainer(TrainTask& task, TrainOptions options) : state_(std::make_unique<State>(task, std::move(options))) {
+Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
+    : state_(std::make_unique<State>(task, std::move(options), group)) {
   State& s = *state_;
   s.params = task.named_trainable();
+  s.part_names = task.loss_parts();
   E2LLM_CHECK(!s.params.empty(), "training: the task has no trainable parameters");
   for (const auto& [name, p] : s.params)
     E2LLM_CHECK(p.requires_grad(), "training: parameter '{}' does not require grad", name);
-  if (!s.options.resume) task.initialize();
-  torch::manual_seed(s.options.seed);
-  s.data_rng.seed(s.options.seed);
+  E2LLM_CHECK(s.options.grad_accum >= s.world_size(),
+              "training: grad_accum ({}) is the number of micro-batches per step, shared out over the {} processes; "
+              "it must be at least that many",
+              s.options.grad_accum, s.world_size());
+  if (s.distributed()) s.check_ranks_agree();
   s.optimizer = make_optimizer(s.params, s.options);
-  if (s.options.resume) {
+  if (s.leader() && !s.options.resume) task.initialize();
+  if (s.leader() && s.options.resume) {
     E2LLM_CHECK(!s.options.output_dir.empty(), "training: --resume needs an output_dir");
     std::string latest = latest_checkpoint(s.options.output_dir);
     E2LLM_CHECK(!latest.empty(), "training: nothing to resume in {} (no 'latest' checkpoint)", s.options.output_dir);
     s.import_state(load_checkpoint(latest));
     s.last_checkpoint = latest;
   }
-  if (!s.options.metrics_log.empty()) {
+  if (s.distributed()) s.copy_state_from_leader();
+  if (s.leader() && !s.options.metrics_log.empty()) {
     // The log usually lives in output_dir, which a first run has not made yet.
     const std::filesystem::path parent = std::filesystem::path(s.options.metrics_log).parent_path();
     std::error_code ignored;
@@ -170,23 +266,52 @@ int64_t Trainer::step() const { return state_->step; }
 std::string Trainer::save_checkpoint() {
   State& s = *state_;
   E2LLM_CHECK(!s.options.output_dir.empty(), "training: no output_dir to save a checkpoint in");
+  if (!s.leader()) return "";
   s.last_checkpoint = e2llm::save_checkpoint(s.options.output_dir, s.export_state(), s.options.keep_checkpoints);
   return s.last_checkpoint;
 }
 
+namespace {
+
+// One step's micro-batches as this rank ran them, then summed over ranks.
+// Layout of the summed tensor: [loss of each rank] [first non-finite
+// micro-batch of each rank + 1, or 0] [tokens] [each named loss part].
+struct StepTotals {
+  torch::Tensor values;
+  int world_size = 1;
+
+  StepTotals(int world, int parts) : values(torch::zeros({2 * world + 1 + parts})), world_size(world) {}
+  float* data() { return values.data_ptr<float>(); }
+  float& loss(int rank) { return data()[rank]; }
+  float& bad_micro(int rank) { return data()[world_size + rank]; }
+  float& tokens() { return data()[2 * world_size]; }
+  float& part(size_t i) { return data()[2 * world_size + 1 + static_cast<int64_t>(i)]; }
+};
+
+}  // namespace
+
 TrainResult Trainer::run() {
+  try {
+    return train();
+  } catch (const DistributedError& e) {
+    throw Error(fmt::format("{}; last good checkpoint: {}", e.what(), state_->checkpoint_or_none()));
+  }
+}
+
+TrainResult Trainer::train() {
   State& s = *state_;
   const TrainOptions& o = s.options;
-  train::ProgressLine progress(o.progress, o.log_every);
+  train::ProgressLine progress(o.progress && s.leader(), o.log_every);
   const auto start = Clock::now();
   const int64_t first_step = s.step;
-  int64_t tokens = 0;
+  const auto micro_batches = static_cast<double>(o.grad_accum);
+  double tokens = 0;
   bool stopped_by_time = false;
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   int64_t saved_at = -1;
 
   while (s.step < o.max_steps) {
-    if (o.max_time_s > 0 && elapsed() >= o.max_time_s) {
+    if (s.leader_decides(o.max_time_s > 0 && elapsed() >= o.max_time_s)) {
       stopped_by_time = true;
       progress.message(fmt::format("stopping at step {}: --max-time {}s reached", s.step, o.max_time_s));
       break;
@@ -195,25 +320,44 @@ TrainResult Trainer::run() {
     for (auto& group : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     for (auto& [name, p] : s.params) p.mutable_grad() = torch::Tensor();
 
-    double loss_sum = 0;
-    std::map<std::string, double> parts;
-    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-      MicroBatchLoss mb = s.task.micro_batch_loss(s.data_rng);
+    // This rank's share of the step's micro-batches. A non-finite loss skips
+    // its backward; every rank learns of it from the totals and stops.
+    StepTotals totals(s.world_size(), static_cast<int>(s.part_names.size()));
+    for (int64_t micro = s.rank(); micro < o.grad_accum; micro += s.world_size()) {
+      std::mt19937_64 rng = micro_batch_rng(o.seed, s.step, micro);
+      torch::manual_seed(rng());
+      MicroBatchLoss mb = s.task.micro_batch_loss(rng);
       const double value = mb.loss.item<double>();
-      E2LLM_CHECK(std::isfinite(value),
-                  "training stopped: loss is {} at step {} (micro-batch {}, parts {}); weights were not updated; "
+      totals.loss(s.rank()) += static_cast<float>(value);
+      for (const auto& [k, v] : mb.parts) {
+        auto it = std::find(s.part_names.begin(), s.part_names.end(), k);
+        E2LLM_CHECK(it != s.part_names.end(), "training: the task reported a loss part '{}' it does not name", k);
+        totals.part(static_cast<size_t>(it - s.part_names.begin())) += static_cast<float>(v / micro_batches);
+      }
+      totals.tokens() += static_cast<float>(mb.tokens);
+      if (!std::isfinite(value)) {
+        totals.bad_micro(s.rank()) = static_cast<float>(micro + 1);
+        break;
+      }
+      (mb.loss / micro_batches).backward();
+    }
+    // Time in the collectives, waiting for the slowest rank included.
+    const auto sync_start = Clock::now();
+    if (s.distributed()) s.group->all_reduce_sum({totals.values});
+    for (int r = 0; r < s.world_size(); ++r)
+      E2LLM_CHECK(totals.bad_micro(r) == 0,
+                  "training stopped: loss is {} at step {} (micro-batch {}{}); weights were not updated; "
                   "last good checkpoint: {}",
-                  value, s.step, micro, parts_json(mb.parts).dump(), s.checkpoint_or_none());
-      (mb.loss / static_cast<double>(o.grad_accum)).backward();
-      loss_sum += value;
-      for (const auto& [k, v] : mb.parts) parts[k] += v / static_cast<double>(o.grad_accum);
-      tokens += mb.tokens;
-    }
-    std::vector<torch::Tensor> with_grad;
-    for (auto& [name, p] : s.params) {
-      if (!s.task.parameter_active(name, s.step)) p.mutable_grad() = torch::Tensor();
-      if (p.grad().defined()) with_grad.push_back(p);
-    }
+                  totals.loss(r), s.step, static_cast<int64_t>(totals.bad_micro(r)) - 1,
+                  s.distributed() ? fmt::format(", rank {}", r) : "", s.checkpoint_or_none());
+    double loss_sum = 0;
+    for (int r = 0; r < s.world_size(); ++r) loss_sum += totals.loss(r);
+    std::map<std::string, double> parts;
+    for (size_t i = 0; i < s.part_names.size(); ++i) parts[s.part_names[i]] = totals.part(i);
+    tokens += totals.tokens();
+
+    std::vector<torch::Tensor> with_grad = s.reduce_gradients();
+    const double sync_s = std::chrono::duration<double>(Clock::now() - sync_start).count();
     const double norm = with_grad.empty() ? 0.0
                         : o.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(with_grad, o.max_grad_norm)
                                               : torch::nn::utils::clip_grad_norm_(with_grad, INFINITY);
@@ -222,17 +366,19 @@ TrainResult Trainer::run() {
                 norm, s.step, s.checkpoint_or_none());
     s.optimizer->step();
     ++s.step;
-    s.last_loss = loss_sum / static_cast<double>(o.grad_accum);
+    s.last_loss = loss_sum / micro_batches;
 
     const double secs = elapsed();
     const double per_step = secs / static_cast<double>(s.step - first_step);
     train::ProgressSnapshot snap{s.step, o.max_steps, s.last_loss, parts, lr, tokens / std::max(secs, 1e-9),
                                  per_step * static_cast<double>(o.max_steps - s.step)};
     progress.update(snap);
-    s.log_metrics({{"step", s.step}, {"loss", s.last_loss}, {"parts", parts_json(parts)}, {"lr", lr},
-                   {"grad_norm", norm}, {"tokens_per_s", snap.tokens_per_s}, {"elapsed_s", secs}});
+    nlohmann::json line = {{"step", s.step}, {"loss", s.last_loss}, {"parts", parts_json(parts)}, {"lr", lr},
+                           {"grad_norm", norm}, {"tokens_per_s", snap.tokens_per_s}, {"elapsed_s", secs}};
+    if (s.distributed()) line["allreduce_s"] = sync_s;
+    s.log_metrics(line);
 
-    if (o.eval_every > 0 && s.step % o.eval_every == 0) {
+    if (s.leader() && o.eval_every > 0 && s.step % o.eval_every == 0) {
       torch::NoGradGuard no_grad;
       s.last_eval = s.task.evaluate();
       progress.message(fmt::format("eval at step {}: {}", s.step, parts_json(s.last_eval).dump()));

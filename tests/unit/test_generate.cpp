@@ -154,6 +154,28 @@ TEST_F(Generate, IgnoreEosGeneratesExactlyMaxNewTokens) {
   EXPECT_EQ(ignored.stop_reason, StopReason::kMaxNewTokens);
 }
 
+TEST_F(Generate, NoRepeatNGramOfOneNeverRepeatsAToken) {
+  GenerateOptions o = options(24);
+  o.stop.ignore_eos = true;
+  o.sampling.no_repeat_ngram_size = 1;
+  ByteByByteDecoder d;
+  GenerateResult r = generate(*lm_, {Segment::tokens(prompt_)}, d, o);
+  ASSERT_EQ(r.ids.size(), 24u);
+  std::vector<int64_t> all = prompt_;
+  all.insert(all.end(), r.ids.begin(), r.ids.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a token came twice";
+  // Plain greedy on this random model does repeat, so the ban did something.
+  ByteByByteDecoder d2;
+  GenerateOptions plain = options(24);
+  plain.stop.ignore_eos = true;
+  std::vector<int64_t> greedy = generate(*lm_, {Segment::tokens(prompt_)}, d2, plain).ids;
+  std::vector<int64_t> greedy_all = prompt_;
+  greedy_all.insert(greedy_all.end(), greedy.begin(), greedy.end());
+  std::sort(greedy_all.begin(), greedy_all.end());
+  EXPECT_NE(std::adjacent_find(greedy_all.begin(), greedy_all.end()), greedy_all.end());
+}
+
 TEST_F(Generate, SeededSamplingIsReproducible) {
   GenerateOptions o = options(16);
   o.sampling.greedy = false;

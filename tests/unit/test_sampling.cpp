@@ -121,6 +121,39 @@ TEST(Sampling, DrawsOnlyFromKeptTokensWithTheRightFrequencies) {
   EXPECT_NEAR(first / double(draws), 1.0 / (1.0 + std::exp(-1.0)), 0.03);
 }
 
+// transformers' own test of NoRepeatNGramLogitsProcessor, values and all.
+TEST(Sampling, NoRepeatNGramBansTheTokensThatWouldRepeatAnNGram) {
+  const torch::Tensor seen = torch::tensor({1, 1, 2, 1, 0, 1, 0, 1}, torch::kInt64).view({2, 4});
+  const torch::Tensor scores = torch::ones({2, 3});
+  auto banned = [&](int64_t n) {
+    torch::Tensor inf = torch::isinf(apply_no_repeat_ngram(scores, seen, n));
+    return std::vector<bool>(inf.data_ptr<bool>(), inf.data_ptr<bool>() + inf.numel());
+  };
+  // 2-grams: (1,1) and (1,2) seen after a 1 in row 0, (1,0) in row 1.
+  EXPECT_EQ(banned(2), (std::vector<bool>{false, true, true, true, false, false}));
+  // 3-grams: none of row 0 follows (2,1); (0,1,0) in row 1.
+  EXPECT_EQ(banned(3), (std::vector<bool>{false, false, false, true, false, false}));
+  // 1: every seen token; longer than what was seen + 1: nothing.
+  EXPECT_EQ(banned(1), (std::vector<bool>{false, true, true, true, true, false}));
+  EXPECT_EQ(banned(6), (std::vector<bool>(6, false)));
+  EXPECT_TRUE(torch::equal(apply_no_repeat_ngram(scores, seen, 0), scores));
+  // 1-D logits with 1-D ids match the batch row; ids beyond the vocabulary ban nothing.
+  torch::Tensor row = apply_no_repeat_ngram(torch::ones({3}), torch::tensor({0, 1, 0, 1}, torch::kInt64), 2);
+  EXPECT_TRUE(torch::equal(torch::isinf(row), torch::tensor({true, false, false})));
+  torch::Tensor beyond = apply_no_repeat_ngram(torch::ones({3}), torch::tensor({1, 7, 1}, torch::kInt64), 2);
+  EXPECT_FALSE(torch::isinf(beyond).any().item<bool>());
+}
+
+TEST(Sampling, GreedyChainAppliesTheNGramBanAfterThePenalty) {
+  // Token 2 leads but would repeat the 2-gram (1, 2): the runner-up wins.
+  const torch::Tensor logits = torch::tensor({0.5f, 1.0f, 3.0f, 2.0f});
+  SamplingConfig c;
+  c.no_repeat_ngram_size = 2;
+  Sampler sampler(c);
+  EXPECT_EQ(sampler.next(logits, {1, 2, 0, 1}), 3);
+  EXPECT_EQ(Sampler(SamplingConfig{}).next(logits, {1, 2, 0, 1}), 2);
+}
+
 TEST(Sampling, RejectsBadSettings) {
   SamplingConfig c;
   c.temperature = 0;
@@ -130,6 +163,9 @@ TEST(Sampling, RejectsBadSettings) {
   EXPECT_THROW(Sampler{c}, Error);
   c = {};
   c.min_p = -0.1;
+  EXPECT_THROW(c.validate(), Error);
+  c = {};
+  c.no_repeat_ngram_size = -1;
   EXPECT_THROW(c.validate(), Error);
   EXPECT_THROW(apply_top_k(torch::zeros({2, 3, 4}), 2), Error);
 }

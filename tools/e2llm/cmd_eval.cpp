@@ -17,6 +17,7 @@ struct EvalArgs {
   int64_t window = 0, max_new_tokens = 100, rag_chunk_size = 256;
   size_t limit = 0;
   bool chat = false, no_progress = false, ignore_eos = false;
+  SamplingConfig penalties;  // --repetition-penalty, --no-repeat-ngram-size; greedy
 };
 
 nlohmann::json settings(const EvalArgs& a) {
@@ -24,7 +25,10 @@ nlohmann::json settings(const EvalArgs& a) {
                       {"data", std::filesystem::weakly_canonical(a.data).string()},
                       {"max_new_tokens", a.max_new_tokens}};
   s["weights"] = a.weights;
-  if (a.ignore_eos) s["ignore_eos"] = true;  // only when set: runs from before the option still resume
+  // Only when set: runs from before these options still resume.
+  if (a.ignore_eos) s["ignore_eos"] = true;
+  if (a.penalties.repetition_penalty != 1.0) s["repetition_penalty"] = a.penalties.repetition_penalty;
+  if (a.penalties.no_repeat_ngram_size != 0) s["no_repeat_ngram_size"] = a.penalties.no_repeat_ngram_size;
   if (a.method == "e2llm") {
     s["checkpoint"] = std::filesystem::weakly_canonical(a.checkpoint).string();
     return s;
@@ -77,7 +81,12 @@ void run_eval_command(const EvalArgs& a) {
   }
 
   auto make_method = [&]() -> std::unique_ptr<Method> {
-    if (is_e2llm) return make_e2llm_method(a.checkpoint, a.max_new_tokens, a.weights, a.ignore_eos);
+    if (is_e2llm) {
+      AnswerOptions answer(a.max_new_tokens);
+      answer.ignore_eos = a.ignore_eos;
+      answer.sampling = a.penalties;
+      return make_e2llm_method(a.checkpoint, answer, a.weights);
+    }
     BaselineOptions b;
     b.kind = parse_baseline_kind(a.method);
     b.model = a.model;
@@ -85,6 +94,7 @@ void run_eval_command(const EvalArgs& a) {
     b.window = a.window;
     b.max_new_tokens = a.max_new_tokens;
     b.ignore_eos = a.ignore_eos;
+    b.sampling = a.penalties;
     b.chat = a.chat;
     b.chat_template = a.chat_template;
     b.system = a.system;
@@ -121,6 +131,7 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
   cmd->add_option("--system", a->system, "System message (with --chat)");
+  add_repetition_options(cmd, a->penalties);
   add_weights_option(cmd, a->weights);
   cmd->add_option("--rag-chunk-size", a->rag_chunk_size, "RAG: chunk size in decoder tokens")->capture_default_str();
   cmd->add_option("--dataset-name", a->dataset_name, "Dataset label in the table (default: the data file's stem)");

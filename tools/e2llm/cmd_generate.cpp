@@ -24,7 +24,7 @@ struct GenerateArgs {
   int64_t max_new_tokens = 128;
   std::optional<double> temperature, top_p, min_p;
   std::optional<int64_t> top_k;
-  double repetition_penalty = 1.0;
+  SamplingConfig penalties;  // --repetition-penalty, --no-repeat-ngram-size
   uint64_t seed = 0;
   std::vector<std::string> stop;
 };
@@ -37,7 +37,8 @@ SamplingConfig sampling_config(const GenerateArgs& a) {
   c.top_k = a.top_k.value_or(0);
   c.top_p = a.top_p.value_or(1.0);
   c.min_p = a.min_p.value_or(0.0);
-  c.repetition_penalty = a.repetition_penalty;
+  c.repetition_penalty = a.penalties.repetition_penalty;
+  c.no_repeat_ngram_size = a.penalties.no_repeat_ngram_size;
   c.seed = a.seed;
   c.validate();
   return c;
@@ -108,8 +109,7 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling: keep the smallest set with this much probability");
   cmd->add_option("--min-p", a->min_p, "Drop tokens less likely than min-p x the most likely one");
-  cmd->add_option("--repetition-penalty", a->repetition_penalty, "Penalty for already seen tokens (1 = off)")
-      ->capture_default_str();
+  add_repetition_options(cmd, a->penalties);
   cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
   add_weights_option(cmd, a->weights);

@@ -2,6 +2,11 @@
 // Lines data. The config has three sections:
 //   {"model": E2llmConfig, "training": TrainOptions, "data": {"train", "eval", "eval_examples", "eval_max_new_tokens"}}
 // Relative paths are taken from the config file's folder; "~/" is $HOME.
+//
+// Data-parallel: --nproc N starts N workers here (local_workers.h); a worker,
+// or a process of a multi-machine job (--rank/--world-size/--master or the
+// torchrun environment variables), joins the others through c10d
+// (e2llm/train/distributed.h).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -9,8 +14,10 @@
 #include "command.h"
 #include "e2llm/core/error.h"
 #include "e2llm/io/fs.h"
+#include "e2llm/train/distributed.h"
 #include "e2llm/train/e2llm_task.h"
 #include "io/json_fields.h"
+#include "local_workers.h"
 
 namespace e2llm::cli {
 namespace {
@@ -22,7 +29,47 @@ struct TrainArgs {
   bool resume = false;
   std::string output;
   bool quiet = false;
+  int nproc = 1;
+  int rank = -1;        // -1: from RANK (default 0)
+  int world_size = -1;  // -1: from WORLD_SIZE (default 1)
+  std::string master;   // ADDR:PORT; "": MASTER_ADDR / MASTER_PORT
+  double dist_timeout = 0;
 };
+
+// Where this process sits in a distributed job: the environment, then the
+// options that override it.
+DistributedConfig distributed_config(const TrainArgs& args) {
+  DistributedConfig c = DistributedConfig::from_environment();
+  if (args.rank >= 0) c.rank = args.rank;
+  if (args.world_size >= 0) c.world_size = args.world_size;
+  if (!args.master.empty()) {
+    const size_t colon = args.master.rfind(':');
+    E2LLM_CHECK(colon != std::string::npos && colon > 0, "--master {}: expected ADDR:PORT", args.master);
+    c.master_addr = args.master.substr(0, colon);
+    const std::string port = args.master.substr(colon + 1);
+    E2LLM_CHECK(!port.empty() && port.find_first_not_of("0123456789") == std::string::npos && port.size() <= 5,
+                "--master {}: the port '{}' is not a number", args.master, port);
+    c.master_port = std::stoi(port);
+  }
+  if (args.dist_timeout > 0) c.timeout_s = args.dist_timeout;
+  c.validate();
+  return c;
+}
+
+// The command line of one --nproc worker: the same training, its share of
+// the threads.
+std::vector<std::string> worker_args(const TrainArgs& args) {
+  const int threads = std::max(1, at::get_num_threads() / args.nproc);
+  std::vector<std::string> out = {"--threads", std::to_string(threads), "--log-level", global_options().log_level,
+                                  "train", "--config", args.config};
+  if (args.max_steps > 0) out.insert(out.end(), {"--max-steps", std::to_string(args.max_steps)});
+  if (args.max_time > 0) out.insert(out.end(), {"--max-time", fmt::format("{}", args.max_time)});
+  if (args.resume) out.push_back("--resume");
+  if (!args.output.empty()) out.insert(out.end(), {"--output", args.output});
+  if (args.quiet) out.push_back("--quiet");
+  if (args.dist_timeout > 0) out.insert(out.end(), {"--dist-timeout", fmt::format("{}", args.dist_timeout)});
+  return out;
+}
 
 std::string resolve(const std::string& base, const std::string& path) {
   if (path.rfind("~/", 0) == 0 && std::getenv("HOME")) return std::getenv("HOME") + path.substr(1);
@@ -46,6 +93,19 @@ void resolve_field(nlohmann::json& section, const char* key, const json_fields::
 }
 
 void run_train(const TrainArgs& args) {
+  if (args.nproc > 1) {
+    E2LLM_CHECK(args.rank < 0 && args.world_size < 0 && args.master.empty(),
+                "--nproc starts the workers of a job on this machine; it does not combine with --rank, --world-size "
+                "or --master");
+    const int status = run_local_workers({worker_args(args), args.nproc});
+    E2LLM_CHECK(status == 0, "train --nproc {}: the job failed (see the messages above)", args.nproc);
+    return;
+  }
+  const DistributedConfig dist = distributed_config(args);
+  std::unique_ptr<ProcessGroup> group;
+  if (dist.world_size > 1) group = ProcessGroup::join(dist);
+  const bool leader = dist.rank == 0;
+
   const nlohmann::json j = read_json_file(args.config);
   const std::string base = std::filesystem::path(args.config).parent_path().string();
   nlohmann::json model_json = section(j, "model", args.config, true);
@@ -58,7 +118,7 @@ void run_train(const TrainArgs& args) {
   if (args.max_time > 0) options.max_time_s = args.max_time;
   if (!args.output.empty()) options.output_dir = args.output;
   options.resume = options.resume || args.resume;
-  options.progress = options.progress && !args.quiet;
+  options.progress = options.progress && !args.quiet && leader;
   E2LLM_CHECK(!options.output_dir.empty(), "{}: training.output_dir (or --output) is required", args.config);
 
   const nlohmann::json data = section(j, "data", args.config, true);
@@ -74,8 +134,9 @@ void run_train(const TrainArgs& args) {
   E2llmTrainTask task(model, std::move(train), std::move(eval),
                       json_fields::value_or<int64_t>(data, "eval_examples", 64, data_where),
                       json_fields::value_or<int64_t>(data, "eval_max_new_tokens", 32, data_where));
-  Trainer trainer(task, options);
+  Trainer trainer(task, options, group.get());
   TrainResult r = trainer.run();
+  if (!leader) return;
   std::printf("trained to step %lld%s; last loss %.4f; checkpoint %s\n", static_cast<long long>(r.steps),
               r.stopped_by_time ? " (time limit)" : "", r.last_loss, r.last_checkpoint.c_str());
   for (const auto& [name, value] : r.last_eval) std::printf("eval %s %.4f\n", name.c_str(), value);
@@ -90,6 +151,21 @@ CommandRegistrar registrar("train", [](CLI::App& app) {
   cmd->add_flag("--resume", args->resume, "Continue from the output folder's latest checkpoint");
   cmd->add_option("--output", args->output, "Checkpoint folder (overrides training.output_dir)");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
+  cmd->add_option("--nproc", args->nproc,
+                  "Data-parallel: start this many worker processes here, sharing the threads and each step's "
+                  "micro-batches (training.grad_accum is the global count)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--rank", args->rank, "This process's rank in a multi-machine job (default: $RANK, else 0)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--world-size", args->world_size,
+                  "Processes in the whole job (default: $WORLD_SIZE, else 1 = not distributed)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--master", args->master,
+                  "ADDR:PORT where rank 0 hosts the rendezvous (default: $MASTER_ADDR:$MASTER_PORT, else "
+                  "127.0.0.1:29500)");
+  cmd->add_option("--dist-timeout", args->dist_timeout,
+                  "Seconds a rank waits for the others before failing (default: $E2LLM_DIST_TIMEOUT, else 600)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([args] { run_train(*args); });
 });
 

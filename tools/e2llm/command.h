@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "e2llm/generate/sampling.h"
+
 namespace e2llm::cli {
 
 // Options every subcommand shares, filled in by main before the callback runs.
@@ -15,6 +17,10 @@ struct GlobalOptions {
   std::string log_level = "warn";
 };
 GlobalOptions& global_options();
+
+// --repetition-penalty and --no-repeat-ngram-size, with transformers'
+// meanings (e2llm/generate/sampling.h), into those fields of `sampling`.
+void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling);
 
 // --weights for the commands that run a decoder for inference (see
 // decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".

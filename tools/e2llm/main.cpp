@@ -33,6 +33,18 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
       ->capture_default_str();
 }
 
+void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling) {
+  cmd->add_option("--repetition-penalty", sampling.repetition_penalty,
+                  "Divide the positive scores of tokens already in the prompt or answer by this, multiply the "
+                  "negative ones (1 = off)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--no-repeat-ngram-size", sampling.no_repeat_ngram_size,
+                  "Never repeat an n-gram of this many tokens of the prompt or answer (0 = off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
 CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
   registered_commands().push_back({std::move(name), std::move(setup)});
 }

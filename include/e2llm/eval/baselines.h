@@ -29,6 +29,7 @@
 #include "e2llm/chunking/chunker.h"
 #include "e2llm/eval/evaluator.h"
 #include "e2llm/eval/retrieval.h"
+#include "e2llm/generate/sampling.h"
 
 namespace e2llm {
 
@@ -83,6 +84,7 @@ struct BaselineOptions {
   int64_t window = 0;             // 0 = min(max_position_embeddings, 2048)
   int64_t max_new_tokens = 100;
   bool ignore_eos = false;        // exactly max_new_tokens tokens (benchmarks)
+  SamplingConfig sampling;        // greedy; repetition penalty / no-repeat n-gram over the whole prompt
   bool chat = false;              // wrap in the model's chat template
   std::string chat_template;      // override the detected format ("" = detect)
   std::string system;             // system message (with chat)

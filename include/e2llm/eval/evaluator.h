@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "e2llm/data/datasets.h"
+#include "e2llm/e2llm/e2llm_model.h"
 #include "e2llm/eval/eval_run.h"
 #include "e2llm/eval/metrics.h"
 
@@ -35,10 +36,10 @@ class Method {
   virtual MethodAnswer answer(const Example& example) = 0;
 };
 
-// A trained E2LLM checkpoint (load_e2llm): generate(context, prompt) greedily;
-// with ignore_eos, exactly max_new_tokens tokens.
-std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, int64_t max_new_tokens,
-                                          const std::string& weights = "auto", bool ignore_eos = false);
+// A trained E2LLM checkpoint (load_e2llm): generate(context, prompt, options)
+// (options.on_text is not used).
+std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, const AnswerOptions& options,
+                                          const std::string& weights = "auto");
 
 // The metric a dataset implies: meta.metric when it names one, else meta.task
 // "passkey"/"needle"; nullopt when the data does not say.

@@ -1,7 +1,7 @@
 // Next-token selection over a logits tensor: pure functions, no model needed.
 // Semantics follow Hugging Face transformers' logits processors and warpers
 // (generation/logits_process.py), applied in HF's order:
-//   repetition penalty -> temperature -> top-k -> top-p -> min-p,
+//   repetition penalty -> no-repeat n-gram -> temperature -> top-k -> top-p -> min-p,
 // the last four only when sampling. Filtered entries become -inf.
 #pragma once
 #include <torch/types.h>
@@ -18,6 +18,7 @@ struct SamplingConfig {
   double top_p = 1.0;               // (0, 1]; 1 = off
   double min_p = 0.0;               // [0, 1]; 0 = off
   double repetition_penalty = 1.0;  // > 0; 1 = off (applies in greedy mode too, as in HF)
+  int64_t no_repeat_ngram_size = 0; // >= 0; 0 = off (greedy mode too, as in HF)
   int64_t min_tokens_to_keep = 1;   // every filter keeps at least this many tokens
   uint64_t seed = 0;
 
@@ -33,6 +34,11 @@ struct SamplingConfig {
 // s > 0, s * penalty otherwise; each id at most once. Ids >= vocab are ignored.
 torch::Tensor apply_repetition_penalty(const torch::Tensor& logits, const torch::Tensor& seen_ids,
                                        double penalty);
+// HF NoRepeatNGramLogitsProcessor: a token that would complete an n-gram
+// already present in `seen_ids` (its n - 1 predecessors equal the last n - 1
+// seen ids) gets -inf. n = 1 bans every seen token; fewer than n - 1 seen ids
+// ban nothing. seen_ids as for the repetition penalty (rows without padding).
+torch::Tensor apply_no_repeat_ngram(const torch::Tensor& logits, const torch::Tensor& seen_ids, int64_t ngram_size);
 torch::Tensor apply_temperature(const torch::Tensor& logits, double temperature);
 // Keeps every token whose score is >= the k-th largest (ties at the boundary survive).
 torch::Tensor apply_top_k(const torch::Tensor& logits, int64_t top_k, int64_t min_tokens_to_keep = 1);

@@ -46,6 +46,8 @@ class E2llmTrainTask : public TrainTask {
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
   std::vector<std::pair<std::string, torch::Tensor>> named_frozen() override;
   MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) override;
+  std::vector<std::string> loss_parts() const override;  // reason, and understand when alpha > 0
+  std::string data_identity() const override;            // the ids of the training and eval examples
   void initialize() override;  // calibrates the adapter input on the training contexts
   std::map<std::string, double> evaluate() override;
   bool parameter_active(const std::string& name, int64_t step) override;

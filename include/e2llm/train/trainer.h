@@ -6,8 +6,17 @@
 //
 // What is trained is a TrainTask: it names its trainable parameters and
 // computes the loss of one micro-batch, drawing its examples with the RNG the
-// trainer hands it (that RNG is checkpointed, so a resumed run sees the same
-// data order).
+// trainer hands it. That RNG, and torch's (dropout), are seeded from the seed,
+// the optimizer step and the micro-batch's index in the step, so the data
+// order is a function of the step: a resumed run, or one with another number
+// of processes, sees the same examples.
+//
+// Data-parallel training (e2llm/train/distributed.h): with a ProcessGroup of
+// W ranks, the grad_accum micro-batches of a step are shared out (rank r takes
+// r, r + W, ...), gradients are summed over the ranks before clipping, and
+// every rank takes the same optimizer step. Rank 0 alone initializes or
+// resumes (then broadcasts weights, optimizer state and step), evaluates,
+// writes checkpoints, metrics and progress.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
@@ -38,6 +47,12 @@ class TrainTask {
   // Stable names (checkpoint keys) and the parameters; requires_grad = true.
   virtual std::vector<std::pair<std::string, torch::Tensor>> named_trainable() = 0;
   virtual MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) = 0;
+  // The names of MicroBatchLoss::parts that the logs report, in a fixed
+  // order (summed over ranks in that order); other parts are an error.
+  virtual std::vector<std::string> loss_parts() const { return {}; }
+  // What the data is (e.g. example count and ids), to check that every rank
+  // of a distributed job reads the same.
+  virtual std::string data_identity() const { return ""; }
   // Held-out metrics, called every eval_every steps (no gradients).
   virtual std::map<std::string, double> evaluate() { return {}; }
   // Data-dependent set-up before the first step of a fresh run (e.g. input
@@ -60,19 +75,25 @@ struct TrainResult {
   std::string last_checkpoint;  // "" when none was written
 };
 
+class ProcessGroup;
+
 class Trainer {
  public:
-  // Seeds torch's CPU generator and the data RNG from options.seed; with
-  // options.resume restores everything from the latest checkpoint instead.
-  Trainer(TrainTask& task, TrainOptions options);
+  // With options.resume restores the latest checkpoint. `group` (optional,
+  // must outlive the trainer) makes it one rank of a data-parallel job; the
+  // ranks must agree on the task's config, data and the training options
+  // (checked here), and options.grad_accum must be at least the world size.
+  Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group = nullptr);
   ~Trainer();
-  // Trains to max_steps / max_time. A NaN or infinite loss or gradient throws
-  // e2llm::Error before any weight changes; the last checkpoint stays intact.
+  // Trains to max_steps / max_time (rank 0's clock decides). A NaN or
+  // infinite loss or gradient, on any rank, throws e2llm::Error on every rank
+  // before any weight changes; the last checkpoint stays intact.
   TrainResult run();
   std::string save_checkpoint();
   int64_t step() const;
 
  private:
+  TrainResult train();
   struct State;
   std::unique_ptr<State> state_;
 };
