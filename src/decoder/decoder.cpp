@@ -85,13 +85,16 @@ void add_generation_eos(const std::string& folder, std::vector<int64_t>& eos) {
 
 }  // namespace
 
-DecoderOptions decoder_options_for(const std::string& weights, const std::string& path) {
+DecoderOptions decoder_options_for(const std::string& weights, const std::string& path, torch::Device device) {
   const bool gguf = std::filesystem::path(path).extension() == ".gguf";
   DecoderOptions options;
+  options.device = device;
   if (weights == "auto") {
-    options.keep_quantized = gguf;
+    options.keep_quantized = gguf && device.is_cpu();
   } else if (weights == "quantized") {
     E2LLM_CHECK(gguf, "--weights quantized needs a .gguf model; {} is not one (use float32 or bfloat16)", path);
+    E2LLM_CHECK(device.is_cpu(), "--weights quantized runs on the CPU only; on {} use float32 or bfloat16",
+                device.str());
     options.keep_quantized = true;
   } else if (weights == "bfloat16" || weights == "bf16") {
     options.dtype = torch::kBFloat16;

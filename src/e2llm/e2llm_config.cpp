@@ -17,6 +17,7 @@ constexpr auto kFields = [](E2llmConfig& c, auto&& visit) {
   visit("encoder", c.encoder_path);
   visit("decoder", c.decoder_path);
   visit("dtype", c.dtype);
+  visit("device", c.device);
   visit("chunk_size", c.chunker.chunk_size);
   visit("chunk_overlap", c.chunker.overlap);
   visit("prefer_boundaries", c.chunker.prefer_boundaries);
@@ -56,6 +57,10 @@ void validate(const E2llmConfig& c, const std::string& at) {
   E2LLM_CHECK(!c.decoder_path.empty(), "{}model.decoder: the decoder folder or .gguf is required", at);
   E2LLM_CHECK(c.dtype == "float32" || c.dtype == "bfloat16", "{}model.dtype must be float32 or bfloat16, got '{}'",
               at, c.dtype);
+  const bool cuda_n = c.device.rfind("cuda:", 0) == 0 && c.device.size() > 5 &&
+                      c.device.find_first_not_of("0123456789", 5) == std::string::npos;
+  E2LLM_CHECK(c.device == "cpu" || c.device == "cuda" || c.device == "auto" || cuda_n,
+              "{}model.device must be cpu, cuda, cuda:N or auto, got '{}'", at, c.device);
   E2LLM_CHECK(c.chunker.chunk_size >= 0, "{}model.chunk_size must be >= 0, got {}", at, c.chunker.chunk_size);
   E2LLM_CHECK(c.prompt_template.find("{prompt}") != std::string::npos,
               "{}model.prompt_template must contain {{prompt}}, got '{}'", at, c.prompt_template);

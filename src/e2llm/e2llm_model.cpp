@@ -9,6 +9,7 @@
 
 #include "e2llm/compress/adapter.h"
 #include "e2llm/core/error.h"
+#include "e2llm/core/runtime.h"
 #include "e2llm/core/strings.h"
 #include "e2llm/encoder/encoder.h"
 #include "e2llm/generate/generate.h"
@@ -96,11 +97,16 @@ bool any_trainable(torch::nn::Module& module) {
 }  // namespace
 
 E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
-    : config_(std::move(config)), parts_(std::make_unique<Parts>()) {
+    : config_(std::move(config)), device_(parse_device(config_.device)), parts_(std::make_unique<Parts>()) {
+  E2LLM_CHECK(!quantized_decoder || device_.is_cpu(),
+              "e2llm: a decoder on its quantized blocks runs on the CPU only, not on {} (use float32 or bfloat16 "
+              "weights there)",
+              device_.str());
   const torch::ScalarType dtype = torch_dtype(config_);
-  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype}));
+  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype, device_}));
   DecoderOptions decoder_options;
   decoder_options.dtype = dtype;
+  decoder_options.device = device_;
   decoder_options.keep_quantized = quantized_decoder;
   decoder_options.activation_checkpointing = config_.activation_checkpointing;
   decoder_ = load_causal_lm(config_.decoder_path, decoder_options);
@@ -122,20 +128,26 @@ E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
               config_.train_encoder_lora);
   attach_lora(*decoder_, config_.decoder_lora_rank, config_, config_.decoder_lora_targets,
               config_.train_decoder_lora);
+  encoder_->module().to(device_);  // the LoRA factors were made on the CPU
+  decoder_->to(device_);
 
   const int64_t enc_width = encoder_->hidden_size(), dec_width = decoder_->hidden_size();
   config_.pooling.validate(enc_width);
+  // Initial values come from the CPU generator on every device, so a seed
+  // means the same start everywhere.
   parts_->pooler = Pooler(config_.pooling, enc_width);
+  parts_->pooler->to(device_);
   for (auto& p : parts_->pooler->parameters()) p.requires_grad_(config_.train_pooling);
   parts_->adapter = Adapter(AdapterOptions{enc_width, config_.adapter_hidden, dec_width});
+  parts_->adapter->to(device_);
   for (auto& p : parts_->adapter->parameters()) p.requires_grad_(config_.train_adapter);
   if (config_.standardize_pooled) {
-    parts_->pooled_mean = torch::zeros({enc_width});
-    parts_->pooled_std = torch::ones({enc_width});
+    parts_->pooled_mean = torch::zeros({enc_width}, device_);
+    parts_->pooled_std = torch::ones({enc_width}, device_);
   }
   if (config_.markers) {
-    parts_->marker_begin = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
-    parts_->marker_end = (torch::randn({dec_width}) * 0.02).requires_grad_(config_.train_adapter);
+    parts_->marker_begin = (torch::randn({dec_width}) * 0.02).to(device_).requires_grad_(config_.train_adapter);
+    parts_->marker_end = (torch::randn({dec_width}) * 0.02).to(device_).requires_grad_(config_.train_adapter);
   }
   if (!config_.prefix.empty()) parts_->prefix_ids = decoder_tokenizer_->encode(config_.prefix, false).ids;
 
@@ -174,7 +186,7 @@ ChunkedContext E2llmModel::chunk_context(std::string_view text) const {
 }
 
 torch::Tensor E2llmModel::adapt(const torch::Tensor& pooled) {
-  torch::Tensor flat = pooled.reshape({-1, pooled.size(-1)}).to(torch::kFloat32);
+  torch::Tensor flat = pooled.reshape({-1, pooled.size(-1)}).to(device_, torch::kFloat32);
   if (config_.standardize_pooled) flat = (flat - parts_->pooled_mean) / parts_->pooled_std;
   return parts_->adapter->forward(flat).to(torch_dtype(config_));
 }
@@ -237,7 +249,9 @@ torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
     torch::NoGradGuard no_grad;  // nothing to differentiate on this side
     BatchingOptions batching = encoder_batching();
     batching.after_batch = after_batch;
-    pooled = encoder_->encode_tokens(context.ids, parts_->pooler, batching).to(torch::kFloat32);
+    // On the CPU whatever the device: the store writes them and mixes them
+    // with vectors it read back.
+    pooled = encoder_->encode_tokens(context.ids, parts_->pooler, batching).to(torch::kCPU, torch::kFloat32);
   }
   const size_t capacity = static_cast<size_t>(config_.pooled_cache_mb) << 20;
   size_t bytes = pooled.nbytes();
@@ -338,7 +352,9 @@ void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors)
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
 
 std::string E2llmModel::fingerprint() {
-  std::string key = config_.to_json().dump();
+  nlohmann::json config = config_.to_json();
+  config.erase("device");  // the same vectors, wherever they are computed
+  std::string key = config.dump();
   for (const BaseModelIdentity& id : identities_) key += "|" + id.config_hash + ":" + id.weight_fingerprint;
   for (const auto& [name, tensor] : named_state()) {
     torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
@@ -347,13 +363,15 @@ std::string E2llmModel::fingerprint() {
   return fnv1a_hex(key.data(), key.size());
 }
 
-std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights) {
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights,
+                                       const std::string& device) {
   spdlog::info("e2llm: loading checkpoint {}", checkpoint);
   TrainingState state = load_checkpoint(checkpoint);
   nlohmann::json model_json = state.config.value("model", nlohmann::json::object());
+  model_json["device"] = device;
   E2llmConfig config = E2llmConfig::from_json(model_json, checkpoint);
-  // decoder_options_for() checks the choice against the decoder file.
-  const DecoderOptions decoder = decoder_options_for(weights, config.decoder_path);
+  // decoder_options_for() checks the choice against the decoder file and the device.
+  const DecoderOptions decoder = decoder_options_for(weights, config.decoder_path, parse_device(device));
   if (weights != "auto" && weights != "quantized")
     config.dtype = decoder.dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   auto model = std::make_unique<E2llmModel>(std::move(config), decoder.keep_quantized);

@@ -29,7 +29,7 @@ class DecoderBaseline : public Method {
   explicit DecoderBaseline(const BaselineOptions& options) : o_(options) {
     E2LLM_CHECK(o_.max_new_tokens > 0, "--max-new-tokens must be positive");
     E2LLM_CHECK(o_.system.empty() || o_.chat, "--system needs --chat");
-    lm_ = load_causal_lm(o_.model, decoder_options_for(o_.weights, o_.model));
+    lm_ = load_causal_lm(o_.model, decoder_options_for(o_.weights, o_.model, parse_device(o_.device)));
     E2LLM_CHECK(!lm_->tokenizer_path().empty(), "{}: no tokenizer beside the model", o_.model);
     tokenizer_ = Tokenizer::from_file(lm_->tokenizer_path());
     const int64_t model_window = lm_->config().max_position_embeddings;

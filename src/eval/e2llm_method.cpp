@@ -9,8 +9,9 @@ namespace {
 
 class E2llmMethod : public Method {
  public:
-  E2llmMethod(const std::string& checkpoint, const AnswerOptions& options, const std::string& weights)
-      : model_(load_e2llm(checkpoint, weights)), options_(options) {
+  E2llmMethod(const std::string& checkpoint, const AnswerOptions& options, const std::string& weights,
+              const std::string& device)
+      : model_(load_e2llm(checkpoint, weights, device)), options_(options) {
     options_.on_text = nullptr;
   }
 
@@ -33,8 +34,8 @@ class E2llmMethod : public Method {
 }  // namespace
 
 std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, const AnswerOptions& options,
-                                          const std::string& weights) {
-  return std::make_unique<E2llmMethod>(checkpoint, options, weights);
+                                          const std::string& weights, const std::string& device) {
+  return std::make_unique<E2llmMethod>(checkpoint, options, weights, device);
 }
 
 }  // namespace e2llm

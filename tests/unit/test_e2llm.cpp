@@ -69,6 +69,32 @@ TEST(E2llmConfigJson, RoundTripsAndRejectsUnknownKeys) {
   bad = c.to_json();
   bad["prompt_template"] = "no placeholder";
   EXPECT_THROW(E2llmConfig::from_json(bad), Error);
+  for (const char* device : {"cpu", "cuda", "cuda:1", "auto"}) {
+    nlohmann::json j = c.to_json();
+    j["device"] = device;
+    EXPECT_EQ(E2llmConfig::from_json(j).device, device);
+  }
+  for (const char* device : {"gpu", "cuda:", "cuda:x", ""}) {
+    bad = c.to_json();
+    bad["device"] = device;
+    EXPECT_THROW(E2llmConfig::from_json(bad), Error) << device;
+  }
+}
+
+TEST_F(Fixture, TheFingerprintDoesNotDependOnTheDeviceSetting) {
+  E2llmConfig config = test::tiny_e2llm_config(models);
+  torch::manual_seed(0);
+  E2llmModel on_cpu(config);
+  config.device = "auto";  // the CPU here too, but another setting
+  torch::manual_seed(0);
+  E2llmModel on_auto(config);
+  EXPECT_TRUE(on_auto.device().is_cpu() || torch::cuda::is_available());
+  if (on_auto.device().is_cpu()) {
+    EXPECT_EQ(on_cpu.fingerprint(), on_auto.fingerprint());
+  }
+  config.chunker.chunk_size -= 1;  // a setting that changes the vectors does change it
+  torch::manual_seed(0);
+  EXPECT_NE(E2llmModel(config).fingerprint(), on_cpu.fingerprint());
 }
 
 TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
@@ -243,6 +269,20 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
                              dir.file("stderr2.txt"));
   EXPECT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_EQ(piped.out, expected + "\n") << piped.err;
+
+  // --device: the CPU explicitly is the same; a GPU this build or machine
+  // lacks is a clear error, not a silent CPU run.
+  auto on_cpu = run_cli_split("--device cpu answer --model " + out.path() + " --context " + dir.file("context.txt") +
+                                  " --question '" + question + "' --max-new-tokens " + std::to_string(max_new_tokens),
+                              dir.file("stderr3.txt"));
+  EXPECT_EQ(on_cpu.exit_code, 0) << on_cpu.err;
+  EXPECT_EQ(on_cpu.out, expected + "\n") << on_cpu.err;
+  if (!torch::cuda::is_available()) {
+    auto no_gpu = test::run_cli("--device cuda answer --model " + out.path() + " --context " +
+                                dir.file("context.txt") + " --question q");
+    EXPECT_EQ(no_gpu.exit_code, 1);
+    EXPECT_NE(no_gpu.output.find("CUDA is not available"), std::string::npos) << no_gpu.output;
+  }
 
   auto missing = test::run_cli("answer --model " + dir.file("nope") + " --context x --question q");
   EXPECT_EQ(missing.exit_code, 1);

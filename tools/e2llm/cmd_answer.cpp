@@ -30,7 +30,7 @@ double peak_rss_mib() {
 void run_answer(const AnswerArgs& args) {
   E2LLM_CHECK(args.summarize != !args.question.empty(), "give exactly one of --question TEXT and --summarize");
   torch::InferenceMode inference;
-  std::unique_ptr<E2llmModel> model = load_e2llm(args.model, args.weights);
+  std::unique_ptr<E2llmModel> model = load_e2llm(args.model, args.weights, global_options().device);
   const std::string context = read_text_input(args.context);
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
   AnswerOptions options(args.max_new_tokens);

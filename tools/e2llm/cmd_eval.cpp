@@ -85,12 +85,13 @@ void run_eval_command(const EvalArgs& a) {
       AnswerOptions answer(a.max_new_tokens);
       answer.ignore_eos = a.ignore_eos;
       answer.sampling = a.penalties;
-      return make_e2llm_method(a.checkpoint, answer, a.weights);
+      return make_e2llm_method(a.checkpoint, answer, a.weights, global_options().device);
     }
     BaselineOptions b;
     b.kind = parse_baseline_kind(a.method);
     b.model = a.model;
     b.weights = a.weights;
+    b.device = global_options().device;
     b.window = a.window;
     b.max_new_tokens = a.max_new_tokens;
     b.ignore_eos = a.ignore_eos;

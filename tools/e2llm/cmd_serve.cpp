@@ -51,8 +51,8 @@ void run_serve(ServeArgs a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  const std::string checkpoint = a.model, weights = a.weights;
-  Server server([checkpoint, weights] { return load_e2llm(checkpoint, weights); }, a.server);
+  const std::string checkpoint = a.model, weights = a.weights, device = global_options().device;
+  Server server([checkpoint, weights, device] { return load_e2llm(checkpoint, weights, device); }, a.server);
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     const timespec tick{0, 200 * 1000 * 1000};

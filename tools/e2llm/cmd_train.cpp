@@ -60,8 +60,9 @@ DistributedConfig distributed_config(const TrainArgs& args) {
 // the threads.
 std::vector<std::string> worker_args(const TrainArgs& args) {
   const int threads = std::max(1, at::get_num_threads() / args.nproc);
-  std::vector<std::string> out = {"--threads", std::to_string(threads), "--log-level", global_options().log_level,
-                                  "train", "--config", args.config};
+  std::vector<std::string> out = {"--threads", std::to_string(threads), "--log-level", global_options().log_level};
+  if (global_options().device_given) out.insert(out.end(), {"--device", global_options().device});
+  out.insert(out.end(), {"train", "--config", args.config});
   if (args.max_steps > 0) out.insert(out.end(), {"--max-steps", std::to_string(args.max_steps)});
   if (args.max_time > 0) out.insert(out.end(), {"--max-time", fmt::format("{}", args.max_time)});
   if (args.resume) out.push_back("--resume");
@@ -109,6 +110,11 @@ void run_train(const TrainArgs& args) {
   const nlohmann::json j = read_json_file(args.config);
   const std::string base = std::filesystem::path(args.config).parent_path().string();
   nlohmann::json model_json = section(j, "model", args.config, true);
+  if (global_options().device_given) model_json["device"] = global_options().device;  // over the config's
+  // One GPU per local worker, as torchrun's LOCAL_RANK convention has it.
+  const char* local_rank = std::getenv("LOCAL_RANK");
+  if (dist.world_size > 1 && local_rank && model_json.value("device", "cpu") == "cuda")
+    model_json["device"] = std::string("cuda:") + local_rank;
   for (const char* key : {"encoder", "decoder"}) resolve_field(model_json, key, {args.config, "model"}, base);
   nlohmann::json training_json = section(j, "training", args.config, false);
   for (const char* key : {"output_dir", "metrics_log"})

@@ -14,6 +14,7 @@ namespace e2llm::cli {
 struct GlobalOptions {
   int threads = 0;             // 0 = all cores
   std::string device = "auto";
+  bool device_given = false;   // --device was on the command line
   std::string log_level = "warn";
 };
 GlobalOptions& global_options();

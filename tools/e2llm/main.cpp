@@ -49,12 +49,15 @@ CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
   registered_commands().push_back({std::move(name), std::move(setup)});
 }
 
-// Only embed places models on a chosen device so far; every other command
-// would silently compute on the CPU, so an explicit non-CPU device is refused.
+// The commands that place their models on --device; the others compute on
+// the CPU, so an explicit non-CPU device is refused rather than ignored.
 void refuse_unsupported_device(const std::string& device, const std::string& command) {
-  if (device == "auto" || command == "embed") return;
+  for (const char* placed : {"embed", "train", "answer", "eval", "serve"})
+    if (command == placed) return;
+  if (device == "auto") return;
   const torch::Device parsed = parse_device(device);  // also refuses unknown names
-  E2LLM_CHECK(parsed.is_cpu(), "--device {}: '{}' runs on the CPU only (only embed uses another device so far)",
+  E2LLM_CHECK(parsed.is_cpu(),
+              "--device {}: '{}' runs on the CPU only (embed, train, answer, eval and serve use another device)",
               device, command);
 }
 
@@ -68,7 +71,8 @@ int main(int argc, char** argv) {
   GlobalOptions& g = global_options();
   app.add_option("--threads", g.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", g.device,
-                 "auto, cpu, cuda or cuda:N (embed only; the other commands run on the CPU and refuse cuda)")
+                 "auto (cuda when available), cpu, cuda or cuda:N, for embed, train (default: the config's "
+                 "model.device), answer, eval and serve; the other commands run on the CPU and refuse cuda")
       ->capture_default_str();
   app.add_option("--log-level", g.log_level,
                  "messages on stderr: trace, debug (timings), info (models loaded, chunk counts), warn, error, off")
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("e2llm: %l: %v");
     spdlog::set_level(spdlog::level::from_str(g.log_level));
     e2llm::set_threads(g.threads);
+    g.device_given = app.get_option("--device")->count() > 0;
     const auto chosen = app.get_subcommands();
     refuse_unsupported_device(g.device, chosen.empty() ? "" : chosen.front()->get_name());
   });

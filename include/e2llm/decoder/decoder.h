@@ -145,8 +145,10 @@ using CausalLM = std::shared_ptr<CausalLMImpl>;
 // "auto" (quantized for a .gguf file, else float32), "quantized" (a .gguf
 // file's block-quantized tensors as they are), "float32" / "fp32",
 // "bfloat16" / "bf16". Throws naming the choice when it is unknown or does
-// not fit the file.
-DecoderOptions decoder_options_for(const std::string& weights, const std::string& path);
+// not fit the file. Off the CPU "auto" means float32 and "quantized" is an
+// error: the quantized kernels are CPU code.
+DecoderOptions decoder_options_for(const std::string& weights, const std::string& path,
+                                   torch::Device device = torch::kCPU);
 
 // A Hugging Face model folder (config.json + safetensors) or a .gguf file.
 CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options = {});

@@ -18,6 +18,10 @@ struct E2llmConfig {
   std::string encoder_path;  // Hugging Face folder
   std::string decoder_path;  // Hugging Face folder or .gguf
   std::string dtype = "float32";  // "float32" or "bfloat16": base weights and compute
+  // Where every part of the model, its training state and its caches live:
+  // "cpu", "cuda", "cuda:N" or "auto" (cuda when available). A run-time
+  // choice: not part of the model's fingerprint, and load_e2llm() replaces it.
+  std::string device = "cpu";
 
   // chunk_size is the encoder-token budget per chunk WITHOUT [CLS]/[SEP];
   // 0 = the encoder's position limit minus 2 (510 for BERT).

@@ -67,13 +67,15 @@ struct AnswerTiming {
 class E2llmModel {
  public:
   // Loads encoder, decoder and both tokenizers, attaches LoRA, builds the
-  // adapter/markers/pooling with torch's current generator. With
-  // `quantized_decoder`, a GGUF decoder keeps its quantized blocks
-  // (DecoderOptions::keep_quantized): inference only.
+  // adapter/markers/pooling with torch's current CPU generator, and puts all
+  // of it on config.device. With `quantized_decoder`, a GGUF decoder keeps
+  // its quantized blocks (DecoderOptions::keep_quantized): inference only,
+  // on the CPU.
   explicit E2llmModel(E2llmConfig config, bool quantized_decoder = false);
   ~E2llmModel();
 
   const E2llmConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
   // The decoder, for training losses over assemble()'s segments.
   CausalLMImpl& decoder() { return *decoder_; }
   const Tokenizer& encoder_tokenizer() const { return *encoder_tokenizer_; }
@@ -87,9 +89,9 @@ class E2llmModel {
   // context (up to config().pooled_cache_mb), so the many questions about one
   // document during training or evaluation encode it once.
   torch::Tensor encode_chunks(const ChunkedContext& context);
-  // The pooled chunk vectors alone, [chunks, k, H_enc] float32, without
-  // autograd (through the same cache): what a store of encoded documents
-  // keeps. adapt() turns them into soft tokens.
+  // The pooled chunk vectors alone, [chunks, k, H_enc] float32 on the CPU,
+  // without autograd (through the same cache): what a store of encoded
+  // documents keeps. adapt() turns them (from any device) into soft tokens.
   // `after_batch` (done, total chunks) runs after each encoder pass, not
   // on a cache hit; what it throws stops the encoding.
   torch::Tensor pool_chunks(const ChunkedContext& context,
@@ -123,13 +125,14 @@ class E2llmModel {
   void load_state(const std::map<std::string, torch::Tensor>& tensors);  // strict: names and shapes
   std::vector<BaseModelIdentity> base_models() const;
   // 16 hex digits over everything that decides the pooled vectors and the
-  // soft tokens: the config, the base models' identities and every E2LLM
-  // tensor. Equal fingerprints, equal vectors for equal text.
+  // soft tokens: the config (its device aside), the base models' identities
+  // and every E2LLM tensor. Equal fingerprints, equal vectors for equal text.
   std::string fingerprint();
 
  private:
   struct Parts;
   E2llmConfig config_;
+  torch::Device device_;
   std::shared_ptr<TextEncoder> encoder_;
   CausalLM decoder_;
   std::unique_ptr<Tokenizer> encoder_tokenizer_, decoder_tokenizer_;
@@ -144,6 +147,10 @@ class E2llmModel {
 // runs a GGUF decoder's quantized blocks as they are and everything else in
 // the checkpoint's dtype; "quantized" insists on that (a .gguf decoder);
 // "float32" / "bfloat16" hold both base models in that dtype instead.
-std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights = "auto");
+// `device` (parse_device's names) replaces the checkpoint's: a checkpoint
+// loads onto any device. Off the CPU, "auto" dequantizes a GGUF decoder and
+// "quantized" is an error (the quantized kernels are CPU code).
+std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std::string& weights = "auto",
+                                       const std::string& device = "cpu");
 
 }  // namespace e2llm

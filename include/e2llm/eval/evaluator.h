@@ -36,10 +36,10 @@ class Method {
   virtual MethodAnswer answer(const Example& example) = 0;
 };
 
-// A trained E2LLM checkpoint (load_e2llm): generate(context, prompt, options)
-// (options.on_text is not used).
+// A trained E2LLM checkpoint (load_e2llm, on `device`): generate(context,
+// prompt, options) (options.on_text is not used).
 std::unique_ptr<Method> make_e2llm_method(const std::string& checkpoint, const AnswerOptions& options,
-                                          const std::string& weights = "auto");
+                                          const std::string& weights = "auto", const std::string& device = "cpu");
 
 // The metric a dataset implies: meta.metric when it names one, else meta.task
 // "passkey"/"needle"; nullopt when the data does not say.
