@@ -136,20 +136,35 @@ Example make_passkey(const PasskeyOptions& o) {
   Rng rng(derive_seed(o.seed, 0));
   const std::string key = std::to_string(rng.uniform(1, 50000));
   const std::string key_line = fmt::format("The pass key is {0}. Remember it. {0} is the pass key.", key);
-  // Whole filler blocks for the words the task and key lines leave.
   const size_t fixed = word_count(kPasskeyTask) + word_count(key_line);
-  const size_t blocks = std::max<size_t>(1, (o.words > fixed ? o.words - fixed : 0) / word_count(kPasskeyFiller));
-  const auto before = static_cast<size_t>(std::lround(o.depth * static_cast<double>(blocks)));
+  const size_t filler = o.words > fixed ? o.words - fixed : 0;
   std::vector<std::string> parts{kPasskeyTask};
-  for (size_t i = 0; i < before; ++i) parts.emplace_back(kPasskeyFiller);
-  parts.push_back(key_line);
-  for (size_t i = before; i < blocks; ++i) parts.emplace_back(kPasskeyFiller);
+  if (o.haystack.empty()) {
+    // Whole filler blocks for the words the task and key lines leave.
+    const size_t blocks = std::max<size_t>(1, filler / word_count(kPasskeyFiller));
+    const auto before = static_cast<size_t>(std::lround(o.depth * static_cast<double>(blocks)));
+    for (size_t i = 0; i < before; ++i) parts.emplace_back(kPasskeyFiller);
+    parts.push_back(key_line);
+    for (size_t i = before; i < blocks; ++i) parts.emplace_back(kPasskeyFiller);
+  } else {
+    const std::vector<std::string> source = split_words(o.haystack);
+    E2LLM_CHECK(!source.empty(), "the haystack text has no words");
+    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(source.size()) - 1));
+    std::vector<std::string> words;
+    for (size_t i = 0; i < std::max<size_t>(filler, 1); ++i) words.push_back(source[(offset + i) % source.size()]);
+    const size_t at =
+        sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
+    if (at) parts.push_back(join(words, " ", 0, at));
+    parts.push_back(key_line);
+    if (at < words.size()) parts.push_back(join(words, " ", at, words.size()));
+  }
   Example e;
   e.context = join(parts, " ", 0, parts.size());
   e.id = fmt::format("passkey-{}w-d{}-s{}", o.words, depth_tag(o.depth), o.seed);
   e.prompt = "What is the pass key? The pass key is";
   e.answers = {key};
   e.meta = {{"task", "passkey"}, {"words", word_count(e.context)}, {"depth", o.depth}, {"seed", o.seed}};
+  if (!o.haystack.empty()) e.meta["haystack"] = true;
   return e;
 }
 
@@ -171,11 +186,12 @@ Example make_needle(const NeedleOptions& o) {
   return e;
 }
 
-std::vector<Example> passkey_grid(const GridOptions& g) {
+std::vector<Example> passkey_grid(const GridOptions& g, const std::string& haystack) {
   std::vector<Example> out;
   for (size_t length : g.lengths)
     for (double depth : g.depths)
-      for (size_t s = 0; s < g.samples; ++s) out.push_back(make_passkey({length, depth, derive_seed(g.seed, out.size())}));
+      for (size_t s = 0; s < g.samples; ++s)
+        out.push_back(make_passkey({length, depth, derive_seed(g.seed, out.size()), haystack}));
   return out;
 }
 

@@ -21,7 +21,7 @@ size_t words_in(const std::string& s) {
 }  // namespace
 
 TEST(Passkey, KeyAtTheRequestedDepthAndSeeded) {
-  Example a = make_passkey({2000, 0.5, 7});
+  Example a = make_passkey({.words = 2000, .depth = 0.5, .seed = 7});
   ASSERT_EQ(a.answers.size(), 1u);
   int key = std::stoi(a.answers[0]);
   EXPECT_GE(key, 1);
@@ -32,12 +32,52 @@ TEST(Passkey, KeyAtTheRequestedDepthAndSeeded) {
   EXPECT_NEAR(static_cast<double>(at) / static_cast<double>(a.context.size()), 0.5, 0.05);
   EXPECT_NEAR(static_cast<double>(words_in(a.context)), 2000.0, 40.0);
   EXPECT_EQ(a.prompt, "What is the pass key? The pass key is");
-  EXPECT_EQ(make_passkey({2000, 0.5, 7}).context, a.context);  // deterministic
+  EXPECT_EQ(make_passkey({.words = 2000, .depth = 0.5, .seed = 7}).context, a.context);  // deterministic
   std::set<std::string> keys;
-  for (uint64_t s = 0; s < 20; ++s) keys.insert(make_passkey({200, 0.0, s}).answers[0]);
+  for (uint64_t s = 0; s < 20; ++s) keys.insert(make_passkey({.words = 200, .depth = 0.0, .seed = s}).answers[0]);
   EXPECT_GT(keys.size(), 15u);
-  EXPECT_EQ(make_passkey({200, 0.0, 1}).context.find("There is an important info"), 0u);
-  EXPECT_THROW(make_passkey({200, 1.5, 1}), Error);
+  EXPECT_EQ(make_passkey({.words = 200, .depth = 0.0, .seed = 1}).context.find("There is an important info"), 0u);
+  EXPECT_THROW(make_passkey({.words = 200, .depth = 1.5, .seed = 1}), Error);
+}
+
+TEST(Passkey, InRealTextTheFillerIsCutFromTheHaystackAtASeededOffset) {
+  std::ostringstream text;  // w0 .. w299, a sentence every 6 words
+  for (int i = 0; i < 300; ++i) text << 'w' << i << (i % 6 == 5 ? ". " : " ");
+  const std::string haystack = text.str();
+  PasskeyOptions o{1000, 0.25, 3, haystack};
+  Example a = make_passkey(o);
+  const std::string line = "The pass key is " + a.answers[0] + ". Remember it. " + a.answers[0] + " is the pass key.";
+  const size_t at = a.context.find(line);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(a.context.find(line, at + 1), std::string::npos);  // once
+  EXPECT_EQ(a.context.find("There is an important info"), 0u);
+  EXPECT_NEAR(static_cast<double>(words_in(a.context)), 1000.0, 2.0);
+  EXPECT_NEAR(static_cast<double>(at) / static_cast<double>(a.context.size()), 0.25, 0.05);
+  EXPECT_EQ(a.context[at - 2], '.') << "the key line starts a sentence";
+  EXPECT_EQ(a.context.find("grass is green"), std::string::npos);
+  EXPECT_EQ(a.meta["haystack"], true);
+  // Consecutive haystack words, wrapping around after w299.
+  auto first_filler = [](const std::string& c) {
+    std::smatch m;
+    return std::regex_search(c, m, std::regex(R"(\bw\d+)")) ? static_cast<size_t>(m.position(0)) : c.size();
+  };
+  std::istringstream words(a.context.substr(first_filler(a.context)));
+  std::string previous, word;
+  int checked = 0;
+  for (words >> previous; words >> word && word[0] == 'w'; previous = word, ++checked) {
+    const int p = std::stoi(previous.substr(1)), w = std::stoi(word.substr(1));
+    EXPECT_EQ(w, (p + 1) % 300) << previous << " " << word;
+  }
+  EXPECT_GT(checked, 100);
+  EXPECT_EQ(make_passkey(o).context, a.context);  // deterministic
+  std::set<std::string> starts;
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    o.seed = seed;
+    const std::string c = make_passkey(o).context;
+    starts.insert(c.substr(first_filler(c), 6));
+  }
+  EXPECT_GT(starts.size(), 5u) << "the offset varies with the seed";
+  EXPECT_THROW(make_passkey({100, 0.5, 1, "   "}), Error);
 }
 
 TEST(Needle, InsertedAtSentenceBoundaryNearDepth) {

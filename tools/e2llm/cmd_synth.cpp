@@ -17,10 +17,11 @@ struct SynthOptions {
 };
 
 std::vector<Example> generate(const SynthOptions& o) {
-  if (o.task == "passkey") return passkey_grid(o.grid);
+  const std::string haystack = o.haystack_file.empty() ? "" : read_text_file(o.haystack_file);
+  if (o.task == "passkey") return passkey_grid(o.grid, haystack);
   if (o.task == "needle") {
     NeedleOptions base;
-    if (!o.haystack_file.empty()) base.haystack = read_text_file(o.haystack_file);
+    base.haystack = haystack;
     return needle_grid(o.grid, base);
   }
   if (o.task == "kv") return kv_dataset(o.kv, o.count);
@@ -49,7 +50,9 @@ CommandRegistrar registrar("synth", [](CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--samples", o->grid.samples, "passkey/needle: examples per (length, depth)")->capture_default_str();
-  cmd->add_option("--haystack", o->haystack_file, "needle: text file the haystack is cut from (default: built-in)");
+  cmd->add_option("--haystack", o->haystack_file,
+                  "passkey/needle: text file the filler is cut from (passkey: at a seeded offset; default: built-in "
+                  "sentences)");
   cmd->add_option("--facts", o->kv.facts, "kv: key/value lines per document")->capture_default_str();
   cmd->add_option("--words", o->kv.words, "kv: document length in words")->capture_default_str();
   cmd->add_option("--count", o->count, "kv: number of examples")->capture_default_str();

@@ -20,6 +20,10 @@ struct PasskeyOptions {
   size_t words = 2000;  // context length, approximately (whole filler blocks)
   double depth = 0.5;   // 0 = key at the start, 1 = at the end
   uint64_t seed = 0;
+  // Real text instead of the repeated filler sentences: the filler words are
+  // cut from it at a seeded offset (wrapping around), exactly as many as
+  // `words` leaves, and the key line goes in at a sentence boundary.
+  std::string haystack{};
 };
 Example make_passkey(const PasskeyOptions& options);
 
@@ -41,7 +45,7 @@ struct GridOptions {
   size_t samples = 1;
   uint64_t seed = 0;
 };
-std::vector<Example> passkey_grid(const GridOptions& grid);
+std::vector<Example> passkey_grid(const GridOptions& grid, const std::string& haystack = "");
 std::vector<Example> needle_grid(const GridOptions& grid, const NeedleOptions& base = {});
 
 // The words of a key -> value document.
