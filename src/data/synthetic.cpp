@@ -115,6 +115,26 @@ std::vector<std::string> haystack_words(const NeedleOptions& o, Rng& rng) {
   return out;
 }
 
+// `count` whitespace-separated words of `text`, from the first word that
+// starts after byte `offset` on, wrapping around at the end. Reads only what
+// it returns: a haystack can be a whole corpus.
+std::vector<std::string> words_from(const std::string& text, size_t offset, size_t count) {
+  static constexpr const char* kSpace = " \t\n\r\f\v";
+  E2LLM_CHECK(text.find_first_not_of(kSpace) != std::string::npos, "the haystack text has no words");
+  size_t at = text.find_first_of(kSpace, offset);  // skip the word `offset` may be inside
+  std::vector<std::string> out;
+  while (out.size() < count) {
+    at = at == std::string::npos ? std::string::npos : text.find_first_not_of(kSpace, at);
+    if (at == std::string::npos) {  // wrap around
+      at = text.find_first_not_of(kSpace);
+    }
+    const size_t end = std::min(text.find_first_of(kSpace, at), text.size());
+    out.push_back(text.substr(at, end - at));
+    at = end;
+  }
+  return out;
+}
+
 // Moves a word position back to just after a sentence end (or to 0).
 size_t sentence_boundary_before(const std::vector<std::string>& words, size_t position) {
   while (position > 0 && words[position - 1].back() != '.') --position;
@@ -147,11 +167,8 @@ Example make_passkey(const PasskeyOptions& o) {
     parts.push_back(key_line);
     for (size_t i = before; i < blocks; ++i) parts.emplace_back(kPasskeyFiller);
   } else {
-    const std::vector<std::string> source = split_words(o.haystack);
-    E2LLM_CHECK(!source.empty(), "the haystack text has no words");
-    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(source.size()) - 1));
-    std::vector<std::string> words;
-    for (size_t i = 0; i < std::max<size_t>(filler, 1); ++i) words.push_back(source[(offset + i) % source.size()]);
+    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(o.haystack.size()) - 1));
+    const std::vector<std::string> words = words_from(o.haystack, offset, std::max<size_t>(filler, 1));
     const size_t at =
         sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
     if (at) parts.push_back(join(words, " ", 0, at));

@@ -21,8 +21,9 @@ struct PasskeyOptions {
   double depth = 0.5;   // 0 = key at the start, 1 = at the end
   uint64_t seed = 0;
   // Real text instead of the repeated filler sentences: the filler words are
-  // cut from it at a seeded offset (wrapping around), exactly as many as
-  // `words` leaves, and the key line goes in at a sentence boundary.
+  // read from it from a seeded byte offset on (the next word start; wrapping
+  // around), exactly as many as `words` leaves, and the key line goes in at a
+  // sentence boundary. Only those words are read: it may be a whole corpus.
   std::string haystack{};
 };
 Example make_passkey(const PasskeyOptions& options);
