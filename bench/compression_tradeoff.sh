@@ -26,6 +26,7 @@ eval_words=${EVAL_WORDS:-"750 3000 6000"}
 samples=${SAMPLES:-4}
 e2llm="$build/e2llm"
 mkdir -p "$out/data"
+out=$(cd "$out" && pwd)  # the configs written below name their data by absolute path
 "$e2llm" info | grep -E "CPU|threads" > "$out/machine.txt"
 
 # Haystacks: the transcripts of train meetings and of test meetings, apart.
