@@ -86,4 +86,10 @@ E2llmConfig E2llmConfig::from_json(const nlohmann::json& j, const std::string& s
 
 nlohmann::json E2llmConfig::to_json() const { return json_fields::write_fields(*this, kFields); }
 
+nlohmann::json E2llmConfig::model_json() const {
+  nlohmann::json j = to_json();
+  j.erase("device");
+  return j;
+}
+
 }  // namespace e2llm

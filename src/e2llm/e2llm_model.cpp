@@ -352,9 +352,7 @@ void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors)
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
 
 std::string E2llmModel::fingerprint() {
-  nlohmann::json config = config_.to_json();
-  config.erase("device");  // the same vectors, wherever they are computed
-  std::string key = config.dump();
+  std::string key = config_.model_json().dump();
   for (const BaseModelIdentity& id : identities_) key += "|" + id.config_hash + ":" + id.weight_fingerprint;
   for (const auto& [name, tensor] : named_state()) {
     torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();

@@ -6,6 +6,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -165,8 +166,9 @@ void ProcessGroup::broadcast(const std::vector<torch::Tensor>& tensors, int root
 
 void ProcessGroup::check_same(const std::string& what, const std::string& text) {
   const uint64_t value = std::stoull(fnv1a_hex(text.data(), text.size()), nullptr, 16);
-  // float32 packing would round a 64-bit value, so compare it in 16-bit
-  // pieces (exact in float32): the sum of squared differences from rank 0's.
+  // float32 packing would round a 64-bit value, so it travels in 16-bit
+  // pieces (exact in float32): rank 0 broadcasts its pieces, and the count of
+  // ranks whose pieces differ is summed.
   std::vector<float> pieces;
   for (int shift = 0; shift < 64; shift += 16) pieces.push_back(static_cast<float>((value >> shift) & 0xffff));
   torch::Tensor mine = torch::tensor(pieces);

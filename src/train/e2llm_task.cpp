@@ -138,11 +138,8 @@ bool E2llmTrainTask::parameter_active(const std::string& name, int64_t step) {
   return step >= model_.config().stage1_steps || !is_lora(name);
 }
 
-nlohmann::json E2llmTrainTask::config() const {
-  nlohmann::json model = model_.config().to_json();
-  model.erase("device");  // where it ran is not what was trained (and differs between the ranks of a job)
-  return {{"model", std::move(model)}};
-}
+// Where it ran is not what was trained (and differs between the ranks of a job).
+nlohmann::json E2llmTrainTask::config() const { return {{"model", model_.config().model_json()}}; }
 
 std::vector<BaseModelIdentity> E2llmTrainTask::base_models() const { return model_.base_models(); }
 

@@ -69,6 +69,9 @@ struct E2llmConfig {
   // (its file) prefixes error messages. Unknown keys are errors.
   static E2llmConfig from_json(const nlohmann::json& j, const std::string& source = "");
   nlohmann::json to_json() const;
+  // to_json() without the run-time `device`: what the model is, wherever it
+  // runs (fingerprints, what a training run records).
+  nlohmann::json model_json() const;
 };
 
 }  // namespace e2llm
