@@ -13,6 +13,8 @@
 #   STEPS        optimizer steps per setting (default 400), ACCUM micro-batches per step (4)
 #   TRAIN_WORDS  passkey lengths for training, words (default "300 750 1500 3000")
 #   EVAL_WORDS   for evaluation (default "750 3000 6000"); SAMPLES per length x depth (4)
+#   THREADS      CPU threads per e2llm process (default: all cores); with two
+#                settings run side by side, THREADS=1 each uses 2 cores best
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: bench/compression_tradeoff.sh OUT [build-dir]}
@@ -24,31 +26,26 @@ max_time=${MAX_TIME:-0}
 train_words=${TRAIN_WORDS:-"300 750 1500 3000"}
 eval_words=${EVAL_WORDS:-"750 3000 6000"}
 samples=${SAMPLES:-4}
-e2llm="$build/e2llm"
+if [ -n "${THREADS:-}" ]; then
+  e2llm() { "$build/e2llm" --threads "$THREADS" "$@"; }
+else
+  e2llm() { "$build/e2llm" "$@"; }
+fi
 mkdir -p "$out/data"
 out=$(cd "$out" && pwd)  # the configs written below name their data by absolute path
-"$e2llm" info | grep -E "CPU|threads" > "$out/machine.txt"
+e2llm info | grep -E "CPU|threads" > "$out/machine.txt"
 
 # Haystacks: the transcripts of train meetings and of test meetings, apart.
 if [ ! -f "$out/data/eval.jsonl" ]; then
   for split in train test; do
-    "$e2llm" convert --format qmsum --input "$root/../shared/data/qmsum/$split.jsonl" --output "$out/data/qmsum-$split.jsonl"
-    python3 -c '
-import json, sys
-seen = set()
-with open(sys.argv[1]) as src, open(sys.argv[2], "w") as out:
-    for line in src:
-        context = json.loads(line)["context"]
-        if context not in seen:
-            seen.add(context)
-            out.write(context + "\n")
-' "$out/data/qmsum-$split.jsonl" "$out/data/haystack-$split.txt"
+    e2llm convert --format qmsum --input "$root/../shared/data/qmsum/$split.jsonl" --output "$out/data/qmsum-$split.jsonl"
+    python3 "$root/scripts/unique_contexts.py" "$out/data/qmsum-$split.jsonl" "$out/data/haystack-$split.txt"
   done
   # shellcheck disable=SC2086
-  "$e2llm" synth --task passkey --haystack "$out/data/haystack-train.txt" --lengths $train_words \
+  e2llm synth --task passkey --haystack "$out/data/haystack-train.txt" --lengths $train_words \
     --depths 0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1 --samples 40 --seed 11 --output "$out/data/train.jsonl"
   # shellcheck disable=SC2086
-  "$e2llm" synth --task passkey --haystack "$out/data/haystack-test.txt" --lengths $eval_words \
+  e2llm synth --task passkey --haystack "$out/data/haystack-test.txt" --lengths $eval_words \
     --depths 0 0.25 0.5 0.75 1 --samples "$samples" --seed 12 --output "$out/data/eval.jsonl"
 fi
 
@@ -77,14 +74,14 @@ PY
   limit=()
   [ "$max_time" != 0 ] && limit=(--max-time "$max_time")
   echo "== $name: training to step $steps" >&2
-  "$e2llm" train --config "$dir/config.json" "${resume[@]}" "${limit[@]}"
+  e2llm train --config "$dir/config.json" "${resume[@]}" "${limit[@]}"
   step=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/run/"+open(sys.argv[1]+"/run/latest").read().strip()+"/checkpoint.json"))["step"])' "$dir")
   if [ "$step" -lt "$steps" ]; then
     echo "== $name: at step $step of $steps (time limit); run again to continue" >&2
     continue
   fi
   echo "== $name: evaluating" >&2
-  "$e2llm" eval --method e2llm --checkpoint "$dir/run" --data "$out/data/eval.jsonl" --output "$dir/eval" \
+  e2llm eval --method e2llm --checkpoint "$dir/run" --data "$out/data/eval.jsonl" --output "$dir/eval" \
     --max-new-tokens 8 --no-progress > /dev/null
 done
 

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <torch/torch.h>
 
 #include "e2llm/core/error.h"
@@ -19,6 +20,12 @@ namespace e2llm {
 int hardware_threads() {
   long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
+}
+
+std::string executable_dir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
 }
 
 void set_threads(int n) {

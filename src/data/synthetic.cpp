@@ -62,6 +62,17 @@ const char* const kNeutralSentences[] = {
 };
 constexpr size_t kNeutralCount = sizeof(kNeutralSentences) / sizeof(kNeutralSentences[0]);
 
+// Keys of the random facts (NeedleOptions::random_fact).
+const char* const kFactKeys[] = {
+    "anchor",  "badger",   "balcony", "bicycle", "blanket", "bottle",  "canyon",  "carpet",  "castle",  "cedar",
+    "chimney", "compass",  "copper",  "cottage", "crystal", "dolphin", "falcon",  "feather", "fountain", "garden",
+    "glacier", "granite",  "harbour", "helmet",  "island",  "jacket",  "kettle",  "ladder",  "lantern", "lemon",
+    "magnet",  "marble",   "meadow",  "mirror",  "orchard", "otter",   "pebble",  "pepper",  "pillow",  "quarry",
+    "rabbit",  "saddle",   "scarf",   "shovel",  "silver",  "spruce",  "teapot",  "thimble", "tunnel",  "violin",
+    "walnut",  "whistle",  "window",  "wizard",  "yogurt",  "zephyr",
+};
+constexpr size_t kFactKeyCount = sizeof(kFactKeys) / sizeof(kFactKeys[0]);
+
 size_t word_count(const std::string& s) {
   size_t n = 0;
   bool in_word = false;
@@ -99,17 +110,17 @@ std::string join(const std::vector<std::string>& parts, const char* sep, size_t 
 
 void check_depth(double depth) { E2LLM_CHECK(depth >= 0.0 && depth <= 1.0, "depth {} is outside [0, 1]", depth); }
 
+std::vector<std::string> words_from(const std::string& text, size_t offset, size_t count);
+
 std::vector<std::string> haystack_words(const NeedleOptions& o, Rng& rng) {
-  std::vector<std::string> out;
   if (!o.haystack.empty()) {
-    auto source = split_words(o.haystack);
-    E2LLM_CHECK(!source.empty(), "the haystack text has no words");
-    while (out.size() < o.words) out.insert(out.end(), source.begin(), source.end());
-  } else {
-    while (out.size() < o.words) {
-      auto s = split_words(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
-      out.insert(out.end(), s.begin(), s.end());
-    }
+    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(o.haystack.size()) - 1));
+    return words_from(o.haystack, offset, o.words);
+  }
+  std::vector<std::string> out;
+  while (out.size() < o.words) {
+    auto s = split_words(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
+    out.insert(out.end(), s.begin(), s.end());
   }
   out.resize(o.words);
   return out;
@@ -190,14 +201,22 @@ Example make_needle(const NeedleOptions& o) {
   Rng rng(derive_seed(o.seed, 1));
   auto words = haystack_words(o, rng);
   size_t at = sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
+  std::string needle = o.needle, question = o.question, answer = o.answer;
+  if (o.random_fact) {  // RULER's single-needle wording
+    Rng fact(derive_seed(o.seed, 2));
+    const char* key = kFactKeys[fact.uniform(0, kFactKeyCount - 1)];
+    answer = std::to_string(fact.uniform(1000000, 9999999));
+    needle = fmt::format("One of the special magic numbers for {} is: {}.", key, answer);
+    question = fmt::format("What is the special magic number for {} mentioned in the provided text?", key);
+  }
   Example e;
   e.context = join(words, " ", 0, at);
   if (at) e.context.push_back(' ');
-  e.context += o.needle;
+  e.context += needle;
   if (at < words.size()) e.context += fmt::format(" {}", join(words, " ", at, words.size()));
   e.id = fmt::format("needle-{}w-d{}-s{}", o.words, depth_tag(o.depth), o.seed);
-  e.prompt = o.question;
-  e.answers = {o.answer};
+  e.prompt = question;
+  e.answers = {answer};
   e.meta = {{"task", "needle"}, {"words", word_count(e.context)}, {"depth", o.depth}, {"seed", o.seed},
             {"needle_word_offset", at}};
   return e;

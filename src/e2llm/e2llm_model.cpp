@@ -15,6 +15,7 @@
 #include "e2llm/generate/generate.h"
 #include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
+#include "e2llm/io/model_cache.h"
 #include "e2llm/io/weights.h"
 #include "e2llm/nn/lora.h"
 #include "e2llm/tokenizer/tokenizer.h"
@@ -103,15 +104,18 @@ E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
               "weights there)",
               device_.str());
   const torch::ScalarType dtype = torch_dtype(config_);
-  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(config_.encoder_path, EncoderOptions{dtype, device_}));
+  // The config may name a base model in the model cache; it keeps the name.
+  const std::string encoder_path = resolve_model_path(config_.encoder_path);
+  const std::string decoder_path = resolve_model_path(config_.decoder_path);
+  encoder_ = std::make_shared<TextEncoder>(TextEncoder::load(encoder_path, EncoderOptions{dtype, device_}));
   DecoderOptions decoder_options;
   decoder_options.dtype = dtype;
   decoder_options.device = device_;
   decoder_options.keep_quantized = quantized_decoder;
   decoder_options.activation_checkpointing = config_.activation_checkpointing;
-  decoder_ = load_causal_lm(config_.decoder_path, decoder_options);
-  encoder_tokenizer_ = Tokenizer::from_file(config_.encoder_path);
-  E2LLM_CHECK(!decoder_->tokenizer_path().empty(), "{}: the decoder has no tokenizer", config_.decoder_path);
+  decoder_ = load_causal_lm(decoder_path, decoder_options);
+  encoder_tokenizer_ = Tokenizer::from_file(encoder_path);
+  E2LLM_CHECK(!decoder_->tokenizer_path().empty(), "{}: the decoder has no tokenizer", decoder_path);
   decoder_tokenizer_ = Tokenizer::from_file(decoder_->tokenizer_path());
 
   // The encoder's own position limit (its config), less [CLS] and [SEP].
@@ -119,8 +123,7 @@ E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
   chunk_size_ = config_.chunker.chunk_size == 0 ? limit : config_.chunker.chunk_size;
   E2LLM_CHECK(chunk_size_ >= 1 && chunk_size_ <= limit,
               "model.chunk_size {} does not fit the encoder ({} tokens without [CLS]/[SEP])", chunk_size_, limit);
-  spdlog::info("e2llm: encoder {} ({} tokens per chunk), decoder {}", config_.encoder_path, chunk_size_,
-            config_.decoder_path);
+  spdlog::info("e2llm: encoder {} ({} tokens per chunk), decoder {}", encoder_path, chunk_size_, decoder_path);
 
   freeze_base(encoder_->module());
   freeze_base(*decoder_);
@@ -151,12 +154,13 @@ E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
   }
   if (!config_.prefix.empty()) parts_->prefix_ids = decoder_tokenizer_->encode(config_.prefix, false).ids;
 
-  auto encoder_weights = open_weights(config_.encoder_path);
+  // Identities record the model as the config gives it (a name stays portable).
+  auto encoder_weights = open_weights(encoder_path);
   identities_.push_back(identify_base_model("encoder", config_.encoder_path, *encoder_weights,
-                                            model_config_json(config_.encoder_path, encoder_->config().to_json())));
-  auto decoder_weights = open_weights(config_.decoder_path);
+                                            model_config_json(encoder_path, encoder_->config().to_json())));
+  auto decoder_weights = open_weights(decoder_path);
   identities_.push_back(identify_base_model("decoder", config_.decoder_path, *decoder_weights,
-                                            model_config_json(config_.decoder_path, decoder_->config().to_json())));
+                                            model_config_json(decoder_path, decoder_->config().to_json())));
 }
 
 E2llmModel::~E2llmModel() = default;
@@ -369,7 +373,7 @@ std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std:
   model_json["device"] = device;
   E2llmConfig config = E2llmConfig::from_json(model_json, checkpoint);
   // decoder_options_for() checks the choice against the decoder file and the device.
-  const DecoderOptions decoder = decoder_options_for(weights, config.decoder_path, parse_device(device));
+  const DecoderOptions decoder = decoder_options_for(weights, resolve_model_path(config.decoder_path), parse_device(device));
   if (weights != "auto" && weights != "quantized")
     config.dtype = decoder.dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   auto model = std::make_unique<E2llmModel>(std::move(config), decoder.keep_quantized);

@@ -28,10 +28,18 @@ std::optional<MetricKind> metric_from_data(const std::vector<Example>& examples)
 
 namespace {
 
-// run.json: the settings of the run whose predictions the folder holds.
+bool holds_predictions(const std::string& dir) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(dir + "/predictions.jsonl", ec);
+  return !ec && size > 0;
+}
+
+// run.json: the settings of the run whose predictions the folder holds. A
+// folder without predictions yet (a run refused or stopped before its first
+// answer) takes the new settings.
 void check_or_record_settings(const std::string& dir, const nlohmann::json& settings) {
   const std::string path = dir + "/run.json";
-  if (!file_exists(path)) {
+  if (!file_exists(path) || !holds_predictions(dir)) {
     write_file_atomic(path, settings.dump(2) + "\n");
     return;
   }

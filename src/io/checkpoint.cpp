@@ -43,7 +43,9 @@ std::map<std::string, torch::Tensor> optimizer_tensors(const TrainingState& s) {
 
 void write_state_files(const std::string& folder, const TrainingState& s) {
   save_safetensors(folder + "/trainable.safetensors", s.trainable, {{"format", "pt"}});
-  save_safetensors(folder + "/optimizer.safetensors", optimizer_tensors(s), {{"format", "pt"}});
+  // An exported model (e2llm export) has no optimizer state and no file for it.
+  if (const auto optimizer = optimizer_tensors(s); !optimizer.empty())
+    save_safetensors(folder + "/optimizer.safetensors", optimizer, {{"format", "pt"}});
   write_file_atomic(folder + "/checkpoint.json", checkpoint_json_text(s));
   fsync_path(folder);
 }
@@ -143,7 +145,7 @@ TrainingState load_checkpoint(const std::string& path) {
   s.data_rng_state = std::move(c.data_rng_state);
   s.extra = std::move(c.extra);
   s.trainable = read_all_tensors(folder + "/trainable.safetensors");
-  s.optimizer = read_all_tensors(folder + "/optimizer.safetensors");
+  if (file_exists(folder + "/optimizer.safetensors")) s.optimizer = read_all_tensors(folder + "/optimizer.safetensors");
   if (auto it = s.optimizer.find(kRngKey); it != s.optimizer.end()) {
     s.torch_rng_state = it->second;
     s.optimizer.erase(it);

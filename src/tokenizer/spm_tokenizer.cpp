@@ -11,6 +11,7 @@
 
 #include "../../src_shims/spm_shim.h"
 #include "e2llm/core/error.h"
+#include "e2llm/core/runtime.h"
 #include "e2llm/io/fs.h"
 #include "tokenizer/loaders.h"
 
@@ -29,13 +30,6 @@ struct ShimApi {
   decltype(&e2llm_spm_piece_kind) piece_kind;
   decltype(&e2llm_spm_special_ids) special_ids;
 };
-
-std::string executable_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return ".";
-  return std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path().string();
-}
 
 std::vector<std::string> shim_candidates() {
   std::vector<std::string> paths;

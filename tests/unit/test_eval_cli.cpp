@@ -106,15 +106,16 @@ TEST_F(EvalCli, RagFitsTheWindowAndFullRefusesWhatDoesNot) {
   EXPECT_EQ(full.exit_code, 1) << full.output;
   EXPECT_NE(full.output.find("e2llm: error: example 'kv-0': the context has"), std::string::npos) << full.output;
   EXPECT_NE(full.output.find("use --method truncate or rag"), std::string::npos) << full.output;
-  // A context that fits: full keeps all of it.
+  // A context that fits: full keeps all of it. (Into the refused run's folder:
+  // it holds no predictions, so other settings are welcome there.)
   nlohmann::json shortened = nlohmann::json::parse(lines_of(data).at(0));
   const std::string context = shortened.at("context");
   shortened["context"] = context.substr(0, context.find(' ', 100));
   write_file_atomic(dir.file("short.jsonl"), shortened.dump() + "\n");
   auto fits = test::run_cli("eval --method full --model " + models.decoder + " --data " + dir.file("short.jsonl") +
-                            " --output " + dir.file("full2") + " --metric qa --window 64 --max-new-tokens 2 --no-progress");
+                            " --output " + dir.file("full") + " --metric qa --window 64 --max-new-tokens 2 --no-progress");
   ASSERT_EQ(fits.exit_code, 0) << fits.output;
-  auto j = nlohmann::json::parse(lines_of(dir.file("full2/predictions.jsonl")).at(0));
+  auto j = nlohmann::json::parse(lines_of(dir.file("full/predictions.jsonl")).at(0));
   EXPECT_EQ(j.at("kept_tokens"), j.at("context_tokens"));
   EXPECT_GT(j.at("context_tokens").get<int>(), 10);
 }
@@ -160,7 +161,7 @@ TEST(EvalCliErrors, BadInputIsAOneLineErrorWithExitCode1) {
       {"eval --method truncate --model m --data " + dir.file("missing.jsonl") + " --output " + dir.file("o"),
        "no such file"},
       {"eval --method bm25 --model m" + data, "unknown --method 'bm25' (choose e2llm, full, truncate or rag)"},
-      {"eval --method e2llm" + data, "--method e2llm needs --checkpoint"},
+      {"eval --method e2llm --model m" + data, "--model is for the baselines"},
       {"eval --method rag" + data, "--method rag needs --model"},
       {"eval --method truncate --model m" + data, "give --metric"},
       {"eval --method truncate --model " + dir.file("nope") + data + " --metric qa", "e2llm: error:"},
@@ -171,6 +172,11 @@ TEST(EvalCliErrors, BadInputIsAOneLineErrorWithExitCode1) {
     EXPECT_NE(r.output.find("e2llm: error:"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
   }
+  // Without --checkpoint: $E2LLM_MODEL, else the shipped model.
+  auto r = test::run_command("E2LLM_MODEL=" + dir.file("none") + " " + test::cli_path() + " eval --method e2llm" + data);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("E2LLM_MODEL=" + dir.file("none") + ": no such model folder"), std::string::npos)
+      << r.output;
 }
 
 TEST(EvalCliReal, RagKeepsTheChunkWithTheAnswerOnSmolLM2) {

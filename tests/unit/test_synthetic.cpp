@@ -96,6 +96,45 @@ TEST(Needle, InsertedAtSentenceBoundaryNearDepth) {
   }
 }
 
+TEST(Needle, InRealTextTheHaystackStartsAtASeededOffset) {
+  std::ostringstream text;  // w0 .. w99, a sentence every 5 words
+  for (int i = 0; i < 100; ++i) text << 'w' << i << (i % 5 == 4 ? ". " : " ");
+  NeedleOptions o;
+  o.words = 400;  // four times the haystack: it wraps around
+  o.haystack = text.str();
+  std::set<std::string> starts;
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    o.seed = seed;
+    const Example e = make_needle(o);
+    EXPECT_EQ(words_in(e.context), 400u + words_in(o.needle));
+    EXPECT_NE(e.context.find(o.needle), std::string::npos);
+    starts.insert(e.context.substr(0, e.context.find(' ')));
+    EXPECT_EQ(make_needle(o).context, e.context);  // deterministic
+  }
+  EXPECT_GT(starts.size(), 5u) << "the offset varies with the seed";
+}
+
+TEST(Needle, RandomFactsDifferPerExampleAndAreAnsweredByTheirNeedle) {
+  NeedleOptions o;
+  o.words = 300;
+  o.random_fact = true;
+  std::set<std::string> answers;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    o.seed = seed;
+    const Example e = make_needle(o);
+    ASSERT_EQ(e.answers.size(), 1u);
+    const std::string& number = e.answers[0];
+    EXPECT_EQ(number.size(), 7u);
+    std::smatch key;
+    ASSERT_TRUE(std::regex_search(e.prompt, key, std::regex(R"(magic number for (\w+) mentioned)"))) << e.prompt;
+    EXPECT_NE(e.context.find("One of the special magic numbers for " + key[1].str() + " is: " + number + "."),
+              std::string::npos);
+    EXPECT_EQ(e.context.find("San Francisco"), std::string::npos);
+    answers.insert(number);
+  }
+  EXPECT_GT(answers.size(), 15u);
+}
+
 TEST(Needle, GridCoversLengthsTimesDepthsWithUniqueIds) {
   GridOptions g;
   g.lengths = {500, 1000};

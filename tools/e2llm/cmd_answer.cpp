@@ -30,7 +30,8 @@ double peak_rss_mib() {
 void run_answer(const AnswerArgs& args) {
   E2LLM_CHECK(args.summarize != !args.question.empty(), "give exactly one of --question TEXT and --summarize");
   torch::InferenceMode inference;
-  std::unique_ptr<E2llmModel> model = load_e2llm(args.model, args.weights, global_options().device);
+  const std::string checkpoint = args.model.empty() ? shipped_model_dir() : args.model;
+  std::unique_ptr<E2llmModel> model = load_e2llm(checkpoint, args.weights, global_options().device);
   const std::string context = read_text_input(args.context);
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
   AnswerOptions options(args.max_new_tokens);
@@ -55,8 +56,9 @@ void run_answer(const AnswerArgs& args) {
 CommandRegistrar registrar("answer", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("answer", "Answer a question about a long text with a trained E2LLM checkpoint");
   auto args = std::make_shared<AnswerArgs>();
-  cmd->add_option("--model", args->model, "Checkpoint folder (a training output folder or one step folder)")
-      ->required();
+  cmd->add_option("--model", args->model,
+                  "Checkpoint folder (a training output folder or one step folder; default: the shipped model, "
+                  "docs/model.md, or $E2LLM_MODEL)");
   cmd->add_option("--context", args->context, "File with the long text ('-': standard input)")->required();
   cmd->add_option("--question", args->question, "The question");
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");

@@ -7,7 +7,9 @@
 #include "e2llm/eval/baselines.h"
 #include "e2llm/core/error.h"
 #include "e2llm/eval/evaluator.h"
+#include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
+#include "e2llm/io/model_cache.h"
 
 namespace e2llm::cli {
 namespace {
@@ -47,15 +49,21 @@ nlohmann::json settings(const EvalArgs& a) {
   return s;
 }
 
-void run_eval_command(const EvalArgs& a) {
+void run_eval_command(EvalArgs a) {
   const bool is_e2llm = a.method == "e2llm";
   E2LLM_CHECK(is_e2llm || a.method == "full" || a.method == "truncate" || a.method == "rag",
               "unknown --method '{}' (choose e2llm, full, truncate or rag)", a.method);
   if (is_e2llm) {
-    E2LLM_CHECK(!a.checkpoint.empty(), "--method e2llm needs --checkpoint DIR (a training output folder)");
     E2LLM_CHECK(a.model.empty(), "--model is for the baselines; --method e2llm reads the decoder from --checkpoint");
+    if (a.checkpoint.empty()) a.checkpoint = shipped_model_dir();
+    // The step folder, not a training folder whose `latest` moves on: a
+    // resumed run must not mix two checkpoints' answers (run.json records it).
+    if (const std::string step = latest_checkpoint(a.checkpoint); !step.empty()) a.checkpoint = step;
   } else {
-    E2LLM_CHECK(!a.model.empty(), "--method {} needs --model PATH (the decoder: HF folder or .gguf)", a.method);
+    E2LLM_CHECK(!a.model.empty(),
+                "--method {} needs --model PATH (the decoder: HF folder or .gguf, or a model name of "
+                "scripts/fetch_models.sh)",
+                a.method);
     E2LLM_CHECK(a.checkpoint.empty(), "--checkpoint is for --method e2llm");
   }
   E2LLM_CHECK(a.max_new_tokens > 0, "--max-new-tokens must be positive");
@@ -69,7 +77,6 @@ void run_eval_command(const EvalArgs& a) {
   o.limit = a.limit;
   o.method_name = a.method;
   o.dataset_name = a.dataset_name.empty() ? std::filesystem::path(a.data).stem().string() : a.dataset_name;
-  o.settings = settings(a);
   o.progress = !a.no_progress;
   if (!a.metric.empty()) {
     o.metric = parse_metric_kind(a.metric);
@@ -79,6 +86,9 @@ void run_eval_command(const EvalArgs& a) {
                 a.data);
     o.metric = *metric;
   }
+  // A model name becomes its path once the options and data have been checked.
+  if (!is_e2llm) a.model = resolve_model_path(a.model);
+  o.settings = settings(a);
 
   auto make_method = [&]() -> std::unique_ptr<Method> {
     if (is_e2llm) {
@@ -119,8 +129,12 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--output", a->output, "Folder for predictions.jsonl, metrics.json, metrics.md, run.json")
       ->required();
   cmd->add_option("--metric", a->metric, "rouge, qa, choice, passkey or needle (default: from the data's meta)");
-  cmd->add_option("--model", a->model, "Decoder for the baselines: HF folder or .gguf");
-  cmd->add_option("--checkpoint", a->checkpoint, "E2LLM checkpoint (training output folder or step folder)");
+  cmd->add_option("--model", a->model,
+                  "Decoder for the baselines: HF folder or .gguf, or the name of a model scripts/fetch_models.sh "
+                  "fetched (e.g. SmolLM2-135M-Instruct.Q4_1.gguf)");
+  cmd->add_option("--checkpoint", a->checkpoint,
+                  "E2LLM checkpoint (training output folder or step folder; default: the shipped model, "
+                  "docs/model.md, or $E2LLM_MODEL)");
   cmd->add_option("--limit", a->limit, "Only the first N examples (0 = all)")->capture_default_str();
   cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -39,6 +39,7 @@ std::string model_name(const ServeArgs& a) {
 void run_serve(ServeArgs a) {
   E2LLM_CHECK(a.server.api_key.empty() || a.api_key_file.empty(), "give --api-key or --api-key-file, not both");
   if (!a.api_key_file.empty()) a.server.api_key = read_api_key(a.api_key_file);
+  if (a.model.empty()) a.model = shipped_model_dir();
   E2LLM_CHECK(is_directory(a.model), "--model {}: no such checkpoint folder", a.model);
   a.server.model_name = model_name(a);
   if (global_options().log_level == "warn") spdlog::set_level(spdlog::level::info);  // a server reports what it does
@@ -81,7 +82,9 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
       "Serve a trained E2LLM checkpoint over HTTP with the OpenAI API (/v1/chat/completions, /v1/completions, "
       "/v1/models) and a store of encoded documents (/v1/documents); logs at info unless --log-level is given");
   auto a = std::make_shared<ServeArgs>();
-  cmd->add_option("--model", a->model, "Checkpoint folder (a training output folder or one step folder)")->required();
+  cmd->add_option("--model", a->model,
+                  "Checkpoint folder (a training output folder or one step folder; default: the shipped model, "
+                  "docs/model.md, or $E2LLM_MODEL)");
   add_weights_option(cmd, a->weights);
   cmd->add_option("--alias", a->alias, "Model name clients see (default: the checkpoint folder's name)");
   cmd->add_option("--host", a->server.host, "Address to listen on")->capture_default_str();

@@ -14,6 +14,7 @@ struct SynthOptions {
   GridOptions grid;
   KvOptions kv;
   size_t count = 100;
+  bool random_facts = false;
 };
 
 std::vector<Example> generate(const SynthOptions& o) {
@@ -22,6 +23,7 @@ std::vector<Example> generate(const SynthOptions& o) {
   if (o.task == "needle") {
     NeedleOptions base;
     base.haystack = haystack;
+    base.random_fact = o.random_facts;
     return needle_grid(o.grid, base);
   }
   if (o.task == "kv") return kv_dataset(o.kv, o.count);
@@ -51,8 +53,11 @@ CommandRegistrar registrar("synth", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--samples", o->grid.samples, "passkey/needle: examples per (length, depth)")->capture_default_str();
   cmd->add_option("--haystack", o->haystack_file,
-                  "passkey/needle: text file the filler is cut from (passkey: at a seeded offset; default: built-in "
+                  "passkey/needle: text file the filler is cut from, at a seeded offset (default: built-in "
                   "sentences)");
+  cmd->add_flag("--random-facts", o->random_facts,
+                "needle: every example plants its own seeded fact (\"One of the special magic numbers for <word> "
+                "is: <7 digits>.\", RULER's wording) instead of the San Francisco needle; for training data");
   cmd->add_option("--facts", o->kv.facts, "kv: key/value lines per document")->capture_default_str();
   cmd->add_option("--words", o->kv.words, "kv: document length in words")->capture_default_str();
   cmd->add_option("--count", o->count, "kv: number of examples")->capture_default_str();

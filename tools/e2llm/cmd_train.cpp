@@ -14,6 +14,7 @@
 #include "command.h"
 #include "e2llm/core/error.h"
 #include "e2llm/io/fs.h"
+#include "e2llm/io/model_cache.h"
 #include "e2llm/train/distributed.h"
 #include "e2llm/train/e2llm_task.h"
 #include "io/json_fields.h"
@@ -115,7 +116,11 @@ void run_train(const TrainArgs& args) {
   const char* local_rank = std::getenv("LOCAL_RANK");
   if (dist.world_size > 1 && local_rank && model_json.value("device", "cpu") == "cuda")
     model_json["device"] = std::string("cuda:") + local_rank;
-  for (const char* key : {"encoder", "decoder"}) resolve_field(model_json, key, {args.config, "model"}, base);
+  // A model name (no '/') stays a name: the model cache resolves it (io/model_cache.h).
+  for (const char* key : {"encoder", "decoder"}) {
+    const auto path = json_fields::optional<std::string>(model_json, key, {args.config, "model"});
+    if (path && !is_model_name(*path)) model_json[key] = resolve(base, *path);
+  }
   nlohmann::json training_json = section(j, "training", args.config, false);
   for (const char* key : {"output_dir", "metrics_log"})
     resolve_field(training_json, key, {args.config, "training"}, base);

@@ -27,6 +27,12 @@ void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling);
 // decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
+// The trained E2LLM model that ships with e2llm (models/ in the checkout,
+// share/e2llm/models/ once installed; docs/model.md): what answer, eval and
+// serve use without --model/--checkpoint. $E2LLM_MODEL overrides it. An
+// error says where it looked when it is not found.
+std::string shipped_model_dir();
+
 using CommandSetup = std::function<void(CLI::App& app)>;
 
 struct CommandRegistrar {

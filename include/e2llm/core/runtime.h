@@ -19,6 +19,8 @@ struct RuntimeInfo {
 // All cores by default (LibTorch starts with 1 thread here). n <= 0 = all cores.
 void set_threads(int n);
 int hardware_threads();
+// The folder of the running executable (/proc/self/exe), or "." when unknown.
+std::string executable_dir();
 RuntimeInfo runtime_info();
 
 // "auto" -> cuda when available else cpu; "cpu"; "cuda"; "cuda:N".

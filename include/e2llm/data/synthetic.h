@@ -32,10 +32,16 @@ struct NeedleOptions {
   size_t words = 2000;
   double depth = 0.5;  // where the needle goes, moved back to a sentence boundary
   uint64_t seed = 0;
-  std::string haystack;  // text to cut the haystack from (repeated); "" = built-in neutral sentences
+  // Text to cut the haystack from, from a seeded byte offset on (wrapping
+  // around; only the words needed are read); "" = built-in neutral sentences.
+  std::string haystack;
   std::string needle = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.";
   std::string question = "What is the best thing to do in San Francisco?";
   std::string answer = "eat a sandwich and sit in Dolores Park on a sunny day";
+  // Instead of needle/question/answer, a seeded fact of its own per example
+  // in RULER's wording: "One of the special magic numbers for <key> is:
+  // <7 digits>." (for training: a fixed needle would be learnt by heart).
+  bool random_fact = false;
 };
 Example make_needle(const NeedleOptions& options);
 

@@ -8,7 +8,8 @@
 //                                            (io/checkpoint_json.h)
 //   root/step-00000100/trainable.safetensors parameter name -> tensor
 //   root/step-00000100/optimizer.safetensors "<name>.exp_avg", "<name>.exp_avg_sq",
-//                                            "__rng__.torch_cpu" (uint8 generator state)
+//                                            "__rng__.torch_cpu" (uint8 generator state);
+//                                            absent in an exported model (no optimizer state)
 // A checkpoint is written into a temporary folder and renamed into place, and
 // `latest` is replaced atomically afterwards: a crash (or a NaN stop) always
 // leaves the previous checkpoint complete and pointed at.

@@ -1,0 +1,142 @@
+// Base models by name (io/model_cache.h), `e2llm export`, and the commands
+// that find a model without --model (E2LLM_MODEL, the shipped model).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "e2llm/core/error.h"
+#include "e2llm/data/synthetic.h"
+#include "e2llm/io/checkpoint.h"
+#include "e2llm/io/fs.h"
+#include "e2llm/io/model_cache.h"
+#include "test_e2llm_models.h"
+#include "test_util.h"
+
+namespace e2llm {
+namespace {
+
+using test::TempDir;
+
+// Sets an environment variable for the scope (and the commands it runs).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ModelCache, NamesResolveInTheCacheAndPathsStayAsGiven) {
+  TempDir cache;
+  ScopedEnv env("E2LLM_MODEL_CACHE", cache.path());
+  std::filesystem::create_directories(cache.file("some-encoder"));
+  EXPECT_EQ(model_cache_dir(), cache.path());
+  EXPECT_TRUE(is_model_name("some-encoder"));
+  EXPECT_TRUE(is_model_name("SmolLM2-135M-Instruct.Q4_1.gguf"));
+  for (const char* path : {"./some-encoder", "/abs/model", "a/b", ".", "..", ""}) EXPECT_FALSE(is_model_name(path)) << path;
+  EXPECT_EQ(resolve_model_path("some-encoder"), cache.file("some-encoder"));
+  EXPECT_EQ(resolve_model_path("/abs/model"), "/abs/model");
+  EXPECT_EQ(resolve_model_path("./missing"), "./missing");
+  try {
+    resolve_model_path("missing-model");
+    ADD_FAILURE() << "a missing name resolved";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'missing-model' is not in the model cache " + cache.path()), std::string::npos) << what;
+    EXPECT_NE(what.find("scripts/fetch_models.sh"), std::string::npos) << what;
+  }
+  EXPECT_EQ(model_name_if_cached(cache.file("some-encoder")), "some-encoder");
+  EXPECT_EQ(model_name_if_cached(cache.path() + "/./some-encoder"), "some-encoder");
+  EXPECT_EQ(model_name_if_cached("/elsewhere/some-encoder"), "/elsewhere/some-encoder");
+  EXPECT_EQ(model_name_if_cached(cache.path()), cache.path());
+}
+
+std::string in_cache(const std::string& cache, const std::string& args) {
+  return "E2LLM_MODEL_CACHE='" + cache + "' " + test::cli_path() + " --threads 1 " + args;
+}
+
+// A tiny E2LLM model trained for a few steps on base models named in a
+// model cache, exported, and used by `answer` without --model.
+TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes) {
+  TempDir dir, cache;
+  KvOptions task{.vocabulary = KvVocabulary::closed};
+  const test::TinyModels models = test::write_tiny_models(cache.path(), kv_vocabulary(task), 128);
+  const std::vector<Example> examples =
+      kv_dataset({.facts = 2, .words = 200, .seed = 3, .vocabulary = KvVocabulary::closed, .min_fact_gap = 7}, 4);
+  write_examples(dir.file("train.jsonl"), examples);
+  write_file_atomic(dir.file("context.txt"), examples[0].context);
+  nlohmann::json model = test::tiny_e2llm_config(models).to_json();
+  model["encoder"] = "encoder";  // names in the model cache
+  model["decoder"] = "decoder";
+  const nlohmann::json config = {
+      {"model", model},
+      {"training", {{"max_steps", 2}, {"lr", 1e-2}, {"output_dir", "run"}, {"metrics_log", "metrics.jsonl"}}},
+      {"data", {{"train", "train.jsonl"}}}};
+  write_file_atomic(dir.file("config.json"), config.dump(2));
+  test::CommandResult r = test::run_command(in_cache(cache.path(), "train --quiet --config " + dir.file("config.json")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  r = test::run_command(in_cache(cache.path(), "export --checkpoint " + dir.file("run") + " --output " +
+                                                   dir.file("model")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("exported step 2"), std::string::npos) << r.output;
+  const std::string step = latest_checkpoint(dir.file("model"));
+  ASSERT_FALSE(step.empty());
+  EXPECT_TRUE(file_exists(step + "/trainable.safetensors"));
+  EXPECT_FALSE(file_exists(step + "/optimizer.safetensors")) << "an exported model has no optimizer state";
+  const nlohmann::json saved = read_json_file(step + "/checkpoint.json");
+  EXPECT_EQ(saved.at("config").at("model").at("encoder"), "encoder");
+  EXPECT_EQ(saved.at("config").at("model").at("decoder"), "decoder");
+  EXPECT_FALSE(saved.at("config").contains("training")) << "training paths stay behind";
+  for (const auto& base : saved.at("base_models")) EXPECT_EQ(base.at("path"), base.at("role")) << base.dump();
+  const nlohmann::json& provenance = saved.at("extra").at("exported_from");
+  EXPECT_EQ(provenance.at("step"), 2);
+  EXPECT_EQ(provenance.at("training").at("max_steps"), 2);
+  EXPECT_FALSE(provenance.at("training").contains("output_dir"));
+  const TrainingState trained = load_checkpoint(dir.file("run")), exported = load_checkpoint(dir.file("model"));
+  ASSERT_EQ(trained.trainable.size(), exported.trainable.size());
+  for (const auto& [name, t] : trained.trainable) EXPECT_TRUE(torch::equal(t, exported.trainable.at(name))) << name;
+
+  r = test::run_command(in_cache(cache.path(), "export --checkpoint " + dir.file("run") + " --output " +
+                                                   dir.file("model")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("exists (--force replaces"), std::string::npos) << r.output;
+
+  const std::string question = " answer --max-new-tokens 6 --context " + dir.file("context.txt") + " --question '" +
+                               examples[0].prompt + "'";
+  const test::CommandResult from_run = test::run_command(in_cache(cache.path(), question + " --model " + dir.file("run")));
+  ASSERT_EQ(from_run.exit_code, 0) << from_run.output;
+  const test::CommandResult from_env =
+      test::run_command("E2LLM_MODEL='" + dir.file("model") + "' " + in_cache(cache.path(), question));
+  ASSERT_EQ(from_env.exit_code, 0) << from_env.output;
+  EXPECT_EQ(from_env.output, from_run.output);
+  const test::CommandResult from_stdin = test::run_command(
+      in_cache(cache.path(), "answer --max-new-tokens 6 --context - --question '" + examples[0].prompt + "' --model " +
+                                 dir.file("model") + " < " + dir.file("context.txt")));
+  EXPECT_EQ(from_stdin.output, from_run.output);
+
+  // The base models gone: the error says what to run.
+  TempDir empty;
+  r = test::run_command(in_cache(empty.path(), question + " --model " + dir.file("model")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("run scripts/fetch_models.sh"), std::string::npos) << r.output;
+  r = test::run_command("E2LLM_MODEL='" + dir.file("nothing") + "' " + in_cache(cache.path(), question));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("E2LLM_MODEL=" + dir.file("nothing") + ": no such model folder"), std::string::npos)
+      << r.output;
+}
+
+}  // namespace
+}  // namespace e2llm
