@@ -13,6 +13,8 @@
 #   STEPS        optimizer steps per setting (default 400), ACCUM micro-batches per step (4)
 #   TRAIN_WORDS  passkey lengths for training, words (default "300 750 1500 3000")
 #   EVAL_WORDS   for evaluation (default "750 3000 6000"); SAMPLES per length x depth (4)
+#   LR           learning rate (default: the QMSum config's); a run with LR set is
+#                its own setting (folder name ends in -lrLR)
 #   THREADS      CPU threads per e2llm process (default: all cores); with two
 #                settings run side by side, THREADS=1 each uses 2 cores best
 set -euo pipefail
@@ -51,13 +53,13 @@ fi
 
 for setting in $settings; do
   IFS=: read -r chunk pooling k <<< "$setting"
-  name="chunk${chunk}-${pooling}${k}"
+  name="chunk${chunk}-${pooling}${k}${LR:+-lr$LR}"
   dir="$out/$name"
   mkdir -p "$dir"
   python3 - "$root/configs/minilm-smollm2-qmsum.json" "$dir" "$out/data/train.jsonl" "$chunk" "$pooling" "$k" \
-    "$steps" "$accum" <<'PY'
+    "$steps" "$accum" "${LR:-}" <<'PY'
 import json, os, sys
-base, folder, train, chunk, pooling, k, steps, accum = sys.argv[1:]
+base, folder, train, chunk, pooling, k, steps, accum, lr = sys.argv[1:]
 c = json.load(open(base))
 for key in ("encoder", "decoder"):
     c["model"][key] = os.path.expanduser(c["model"][key])
@@ -66,6 +68,8 @@ c["model"].update(chunk_size=int(chunk), pooling=pooling, pooling_k=int(k), stag
 c["training"].update(max_steps=int(steps), grad_accum=int(accum), warmup_steps=int(steps) // 20, eval_every=0,
                      checkpoint_every=25, output_dir=f"{folder}/run", metrics_log=f"{folder}/metrics.jsonl",
                      log_every=5)
+if lr:
+    c["training"]["lr"] = float(lr)
 c["data"] = {"train": train}
 json.dump(c, open(f"{folder}/config.json", "w"), indent=1)
 PY
@@ -93,7 +97,8 @@ print("| chunk | pooling | vectors per chunk | encoder tokens per soft token | p
 print("|---:|---|---:|---:|---:|---:|")
 for s in settings:
     chunk, pooling, k = s.split(":")
-    folder = os.path.join(out, f"chunk{chunk}-{pooling}{k}", "eval")
+    lr = os.environ.get("LR", "")
+    folder = os.path.join(out, f"chunk{chunk}-{pooling}{k}" + (f"-lr{lr}" if lr else ""), "eval")
     rows = []
     if os.path.exists(os.path.join(folder, "predictions.jsonl")):
         rows = [json.loads(l) for l in open(os.path.join(folder, "predictions.jsonl"))]
