@@ -95,9 +95,9 @@ out, settings = sys.argv[1], sys.argv[2:]
 print(f"machine: {' / '.join(l.strip() for l in open(os.path.join(out, 'machine.txt')))}")
 print("| chunk | pooling | vectors per chunk | encoder tokens per soft token | passkey accuracy | answer latency (s) |")
 print("|---:|---|---:|---:|---:|---:|")
+lr = os.environ.get("LR", "")
 for s in settings:
     chunk, pooling, k = s.split(":")
-    lr = os.environ.get("LR", "")
     folder = os.path.join(out, f"chunk{chunk}-{pooling}{k}" + (f"-lr{lr}" if lr else ""), "eval")
     rows = []
     if os.path.exists(os.path.join(folder, "predictions.jsonl")):

@@ -110,28 +110,13 @@ std::string join(const std::vector<std::string>& parts, const char* sep, size_t 
 
 void check_depth(double depth) { E2LLM_CHECK(depth >= 0.0 && depth <= 1.0, "depth {} is outside [0, 1]", depth); }
 
-std::vector<std::string> words_from(const std::string& text, size_t offset, size_t count);
-
-std::vector<std::string> haystack_words(const NeedleOptions& o, Rng& rng) {
-  if (!o.haystack.empty()) {
-    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(o.haystack.size()) - 1));
-    return words_from(o.haystack, offset, o.words);
-  }
-  std::vector<std::string> out;
-  while (out.size() < o.words) {
-    auto s = split_words(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
-    out.insert(out.end(), s.begin(), s.end());
-  }
-  out.resize(o.words);
-  return out;
-}
-
 // `count` whitespace-separated words of `text`, from the first word that
-// starts after byte `offset` on, wrapping around at the end. Reads only what
-// it returns: a haystack can be a whole corpus.
-std::vector<std::string> words_from(const std::string& text, size_t offset, size_t count) {
+// starts after a byte offset drawn from `rng` on, wrapping around at the end.
+// Reads only what it returns: a haystack can be a whole corpus.
+std::vector<std::string> words_from(const std::string& text, size_t count, Rng& rng) {
   static constexpr const char* kSpace = " \t\n\r\f\v";
   E2LLM_CHECK(text.find_first_not_of(kSpace) != std::string::npos, "the haystack text has no words");
+  const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(text.size()) - 1));
   size_t at = text.find_first_of(kSpace, offset);  // skip the word `offset` may be inside
   std::vector<std::string> out;
   while (out.size() < count) {
@@ -143,6 +128,17 @@ std::vector<std::string> words_from(const std::string& text, size_t offset, size
     out.push_back(text.substr(at, end - at));
     at = end;
   }
+  return out;
+}
+
+std::vector<std::string> haystack_words(const NeedleOptions& o, Rng& rng) {
+  if (!o.haystack.empty()) return words_from(o.haystack, o.words, rng);
+  std::vector<std::string> out;
+  while (out.size() < o.words) {
+    auto s = split_words(kNeutralSentences[rng.uniform(0, kNeutralCount - 1)]);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  out.resize(o.words);
   return out;
 }
 
@@ -178,8 +174,7 @@ Example make_passkey(const PasskeyOptions& o) {
     parts.push_back(key_line);
     for (size_t i = before; i < blocks; ++i) parts.emplace_back(kPasskeyFiller);
   } else {
-    const auto offset = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(o.haystack.size()) - 1));
-    const std::vector<std::string> words = words_from(o.haystack, offset, std::max<size_t>(filler, 1));
+    const std::vector<std::string> words = words_from(o.haystack, std::max<size_t>(filler, 1), rng);
     const size_t at =
         sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
     if (at) parts.push_back(join(words, " ", 0, at));

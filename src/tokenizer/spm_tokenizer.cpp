@@ -2,9 +2,7 @@
 // shim is dlopen()ed with RTLD_LOCAL | RTLD_DEEPBIND so SentencePiece's own
 // protobuf never meets LibTorch's.
 #include <dlfcn.h>
-#include <unistd.h>
 
-#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>

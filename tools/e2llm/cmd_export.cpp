@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "e2llm/core/error.h"
+#include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/io/checkpoint.h"
 #include "e2llm/io/model_cache.h"
 
@@ -38,10 +39,9 @@ void run_export(const ExportArgs& a) {
               a.checkpoint);
   TrainingState out;
   out.step = in.step;
-  nlohmann::json model = in.config["model"];
-  model.erase("device");  // the loader chooses it
-  for (const char* key : {"encoder", "decoder"})
-    if (model.contains(key) && model[key].is_string()) model[key] = model_name_if_cached(model[key].get<std::string>());
+  // What the model is, without where it ran (the loader chooses the device).
+  nlohmann::json model = E2llmConfig::from_json(in.config["model"], a.checkpoint).model_json();
+  for (const char* key : {"encoder", "decoder"}) model[key] = model_name_if_cached(model[key].get<std::string>());
   out.config = {{"model", model}};
   out.base_models = in.base_models;
   for (BaseModelIdentity& base : out.base_models) base.path = model_name_if_cached(base.path);
