@@ -113,6 +113,10 @@ TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes)
                                                    dir.file("model")));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("exists (--force replaces"), std::string::npos) << r.output;
+  r = test::run_command(in_cache(cache.path(), "export --force --checkpoint " + dir.file("run") + " --output " +
+                                                   dir.file("model")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(latest_checkpoint(dir.file("model")), step) << "the same step, replaced in place";
 
   const std::string question = " answer --max-new-tokens 6 --context " + dir.file("context.txt") + " --question '" +
                                examples[0].prompt + "'";

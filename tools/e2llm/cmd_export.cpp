@@ -48,7 +48,8 @@ void run_export(const ExportArgs& a) {
   out.trainable = std::move(in.trainable);
   out.extra = in.extra;
   out.extra["exported_from"] = {{"step", in.step}, {"training", training_provenance(in.config)}};
-  if (a.force) std::filesystem::remove_all(a.output);
+  // With --force the old model stays until the new one is complete:
+  // save_checkpoint() renames the new step into place, then prunes the rest.
   const std::string folder = save_checkpoint(a.output, out, 1);
 
   int64_t values = 0;
