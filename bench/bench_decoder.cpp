@@ -13,6 +13,8 @@
 
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/io/gguf.h"
+#include "e2llm/io/weights.h"
+#include "e2llm/nn/quantized_matmul.h"
 #include "e2llm/core/runtime.h"
 
 namespace {
@@ -106,6 +108,27 @@ void BM_Decode(benchmark::State& state, const std::string& weights) {
   report(state, static_cast<double>(steps) * state.iterations(), weight_size(weights));
 }
 
+// The quantized kernels alone: every 2-D quantized matrix of the file (the
+// embedding as the output head included) times one token's activations, as
+// one decoded token does, without the rest of the layer. Its weights_GB/s
+// against bench_bandwidth is the kernels' share of the memory limit; the gap
+// to BM_Decode/quantized is everything else in a decoding step.
+void BM_QuantizedMatvecs(benchmark::State& state) {
+  if (skip_without_model(state)) return;
+  torch::InferenceMode inference;
+  auto weights = e2llm::open_weights(model_path());
+  std::vector<e2llm::QuantizedTensor> matrices;
+  for (const auto& name : weights->names())
+    if (auto q = weights->quantized(name); q && e2llm::nn::quantized_matmul_supports(q->type))
+      matrices.push_back(*q);
+  std::map<int64_t, torch::Tensor> inputs;
+  for (const auto& m : matrices)
+    if (!inputs.count(m.cols)) inputs[m.cols] = torch::randn({1, m.cols});
+  for (auto _ : state)
+    for (const auto& m : matrices) benchmark::DoNotOptimize(e2llm::nn::quantized_linear(inputs[m.cols], m).data_ptr());
+  report(state, static_cast<double>(state.iterations()), weight_size("quantized"));
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Prefill, quantized, std::string("quantized"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -121,3 +144,4 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   return 0;
 }
+BENCHMARK(BM_QuantizedMatvecs)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "e2llm/core/error.h"
@@ -170,12 +171,124 @@ struct DotAvx512 {
   }
 };
 
+// ---- 32-value block types read in registers ------------------------------------------
+// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 blocks are decoded straight into a vector
+// of 32 int16 codes, multiplied with the activations and accumulated, with no
+// trip through the Chunk buffer (which cost as much as the products). Each
+// decoder gives the codes, the block's scale d and its offset c per value
+// (value = d · code + c); the offset term c · Σ x is one scalar per block.
+
+struct Block32 {
+  float d, c;
+};
+
+template <class Half>
+E2LLM_ALWAYS_INLINE Block32 q4_0_scales(const uint8_t* b) {
+  const float d = quant::half_at<Half>(b);
+  return {d, -8.0f * d};
+}
+template <class Half>
+E2LLM_ALWAYS_INLINE Block32 two_halves(const uint8_t* b) {
+  return {quant::half_at<Half>(b), quant::half_at<Half>(b + 2)};
+}
+template <class Half>
+E2LLM_ALWAYS_INLINE Block32 q5_0_scales(const uint8_t* b) {
+  const float d = quant::half_at<Half>(b);
+  return {d, -16.0f * d};
+}
+
+// The 16 nibble bytes of a block as 32 bytes: values 0..15 (low nibbles), then 16..31.
+E2LLM_TARGET_AVX2 inline __m256i nibble_bytes(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, mask)),
+                                 _mm_and_si128(_mm_srli_epi16(q, 4), mask), 1);
+}
+
+// AVX-512: one zmm of 32 int16 codes per block.
+struct Avx512Block {
+  using Codes = __m512i;
+  static E2LLM_TARGET_AVX512 inline __m512i widen(__m256i bytes) { return _mm512_cvtepu8_epi16(bytes); }
+  // Adds 16 to the values whose bit is set in the 32-bit mask (Q5's fifth bits).
+  static E2LLM_TARGET_AVX512 inline __m512i fifth_bits(__m512i w, const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    return _mm512_mask_add_epi16(w, _cvtu32_mask32(bits), w, _mm512_set1_epi16(16));
+  }
+  template <class Half>
+  static E2LLM_TARGET_AVX512 inline Block32 decode(GgmlType type, const uint8_t* b, __m512i& w) {
+    switch (type) {
+      case GgmlType::Q4_0: w = widen(nibble_bytes(b + 2)); return q4_0_scales<Half>(b);
+      case GgmlType::Q4_1: w = widen(nibble_bytes(b + 4)); return two_halves<Half>(b);
+      case GgmlType::Q5_0: w = fifth_bits(widen(nibble_bytes(b + 6)), b + 2); return q5_0_scales<Half>(b);
+      case GgmlType::Q5_1: w = fifth_bits(widen(nibble_bytes(b + 8)), b + 4); return two_halves<Half>(b);
+      default:  // Q8_0
+        w = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)));
+        return {quant::half_at<Half>(b), 0.0f};
+    }
+  }
+  using Acc = __m512;
+  static E2LLM_TARGET_AVX512 inline Acc zero() { return _mm512_setzero_ps(); }
+  static E2LLM_TARGET_AVX512 inline float total(Acc x) { return _mm512_reduce_add_ps(x); }
+  static E2LLM_TARGET_AVX512 inline Acc sum(Acc a, Acc b) { return _mm512_add_ps(a, b); }
+  static E2LLM_TARGET_AVX512 inline void add(Acc& acc, __m512i w, const int16_t* xq, float scale) {
+    const __m512i p = _mm512_madd_epi16(w, _mm512_loadu_si512(xq));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(scale), acc);
+  }
+};
+
+// AVX2: two ymm of 16 int16 codes (values 0..15 and 16..31) per block.
+struct Avx2Block {
+  struct Codes {
+    __m256i lo, hi;
+  };
+  static E2LLM_TARGET_AVX2 inline Codes widen(__m256i bytes) {
+    return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1))};
+  }
+  // Bit j of qh set: value j gets 16 (spread one bit per int16 lane, compared).
+  static E2LLM_TARGET_AVX2 inline __m256i fifth_bits16(uint32_t bits) {
+    const __m256i lane_bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+                                               16384, static_cast<int16_t>(0x8000));
+    const __m256i set = _mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), lane_bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi16(set, lane_bit), _mm256_set1_epi16(16));
+  }
+  static E2LLM_TARGET_AVX2 inline Codes fifth_bits(Codes w, const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    return {_mm256_add_epi16(w.lo, fifth_bits16(bits & 0xFFFF)), _mm256_add_epi16(w.hi, fifth_bits16(bits >> 16))};
+  }
+  template <class Half>
+  static E2LLM_TARGET_AVX2 inline Block32 decode(GgmlType type, const uint8_t* b, Codes& w) {
+    switch (type) {
+      case GgmlType::Q4_0: w = widen(nibble_bytes(b + 2)); return q4_0_scales<Half>(b);
+      case GgmlType::Q4_1: w = widen(nibble_bytes(b + 4)); return two_halves<Half>(b);
+      case GgmlType::Q5_0: w = fifth_bits(widen(nibble_bytes(b + 6)), b + 2); return q5_0_scales<Half>(b);
+      case GgmlType::Q5_1: w = fifth_bits(widen(nibble_bytes(b + 8)), b + 4); return two_halves<Half>(b);
+      default:  // Q8_0
+        w = {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2))),
+             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)))};
+        return {quant::half_at<Half>(b), 0.0f};
+    }
+  }
+  using Acc = __m256;
+  static E2LLM_TARGET_AVX2 inline Acc zero() { return _mm256_setzero_ps(); }
+  static E2LLM_TARGET_AVX2 inline float total(Acc x) { return DotAvx2<false>::total(x); }
+  static E2LLM_TARGET_AVX2 inline Acc sum(Acc a, Acc b) { return _mm256_add_ps(a, b); }
+  static E2LLM_TARGET_AVX2 inline void add(Acc& acc, const Codes& w, const int16_t* xq, float scale) {
+    const __m256i p = _mm256_add_epi32(
+        _mm256_madd_epi16(w.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq))),
+        _mm256_madd_epi16(w.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16))));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
+  }
+};
+
 // ---- rows --------------------------------------------------------------------------
 
 struct Job {
   const QuantizedTensor* w;
   const Activations* x;
-  float* y;  // [n][rows]
+  float* y;                              // [n][rows]
+  const int16_t* nibble_xq = nullptr;    // x->q in nibble_order (AVX-512 Q4_0/Q4_1 only)
 };
 
 using UnpackFn = void (*)(const uint8_t*, int, Chunk&);
@@ -206,6 +319,34 @@ E2LLM_ALWAYS_INLINE void rows_kernel(const Job& job, int64_t r0, int64_t r1, int
   }
 }
 
+// Rows [r0, r1) of a 32-value block type for every token, blocks decoded in registers.
+template <class Path, GgmlType kType>
+E2LLM_ALWAYS_INLINE void block32_rows(const Job& job, int64_t r0, int64_t r1) {
+  const int64_t k = job.w->cols, n = job.x->n, rows = job.w->rows, blocks = k / 32;
+  const size_t block_bytes = ggml_type_traits(kType).type_size;
+  const size_t row_bytes = static_cast<size_t>(blocks) * block_bytes;
+  const int16_t* xq = job.x->q.data();
+  const float* dx = job.x->scale.data();  // per group of 16: the block's dx twice
+  const float* xsum = job.x->sum.data();
+  typename Path::Acc acc[kQuantizedTiledFromTokens - 1];
+  float offsets[kQuantizedTiledFromTokens - 1];
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
+    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    for (int64_t t = 0; t < n; ++t) acc[t] = Path::zero(), offsets[t] = 0.0f;
+    for (int64_t b = 0; b < blocks; ++b, src += block_bytes) {
+      typename Path::Codes w;
+      const Block32 s = Path::template decode<F16cHalf>(kType, src, w);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t g = t * (k / kGroup) + 2 * b;
+        Path::add(acc[t], w, xq + t * k + 32 * b, s.d * dx[g]);
+        offsets[t] += s.c * (xsum[g] + xsum[g + 1]);
+      }
+    }
+    for (int64_t t = 0; t < n; ++t) job.y[t * rows + r] = Path::total(acc[t]) + offsets[t];
+  }
+}
+
 template <template <bool> class Dot>
 E2LLM_ALWAYS_INLINE void rows_for_type(const Job& job, int64_t r0, int64_t r1) {
   using H = typename Dot<false>::Half;
@@ -226,11 +367,166 @@ E2LLM_ALWAYS_INLINE void rows_for_type(const Job& job, int64_t r0, int64_t r1) {
 // path's instruction set (the dot products cannot be always_inline into the
 // generic row loop, whose own target is the default one).
 void rows_portable(const Job& job, int64_t r0, int64_t r1) { rows_for_type<DotPortable>(job, r0, r1); }
+// One token (plain decoding), the common case: two accumulators in registers,
+// two blocks per step, so consecutive blocks do not wait on each other's sums.
+template <class Path, GgmlType kType>
+E2LLM_ALWAYS_INLINE void block32_rows_one_token(const Job& job, int64_t r0, int64_t r1) {
+  const int64_t k = job.w->cols, blocks = k / 32;
+  const size_t block_bytes = ggml_type_traits(kType).type_size;
+  const size_t row_bytes = static_cast<size_t>(blocks) * block_bytes;
+  const int16_t* xq = job.x->q.data();
+  const float* dx = job.x->scale.data();
+  const float* xsum = job.x->sum.data();
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
+    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    typename Path::Acc acc0 = Path::zero(), acc1 = Path::zero();
+    float offset = 0.0f;
+    int64_t b = 0;
+    for (; b + 1 < blocks; b += 2, src += 2 * block_bytes) {
+      typename Path::Codes w0, w1;
+      const Block32 s0 = Path::template decode<F16cHalf>(kType, src, w0);
+      const Block32 s1 = Path::template decode<F16cHalf>(kType, src + block_bytes, w1);
+      Path::add(acc0, w0, xq + 32 * b, s0.d * dx[2 * b]);
+      Path::add(acc1, w1, xq + 32 * b + 32, s1.d * dx[2 * b + 2]);
+      offset += s0.c * (xsum[2 * b] + xsum[2 * b + 1]) + s1.c * (xsum[2 * b + 2] + xsum[2 * b + 3]);
+    }
+    if (b < blocks) {
+      typename Path::Codes w0;
+      const Block32 s0 = Path::template decode<F16cHalf>(kType, src, w0);
+      Path::add(acc0, w0, xq + 32 * b, s0.d * dx[2 * b]);
+      offset += s0.c * (xsum[2 * b] + xsum[2 * b + 1]);
+    }
+    job.y[r] = Path::total(Path::sum(acc0, acc1)) + offset;
+  }
+}
+
+// ---- Q4_0 and Q4_1, four rows at a time (AVX-512) ------------------------------------
+// A block's 16 nibble bytes, read as 8 little-endian 16-bit words, hold four
+// 4-bit values per word: word j = v[2j] | v[2j+16] << 4 | v[2j+1] << 8 | v[2j+17] << 12.
+// Shifting and masking the words therefore yields int16 codes directly, with
+// no byte-to-word widening, provided the activations are reordered to match
+// (once per call: nibble_order below). The 128-bit lane i of a zmm holds
+// block b of row r+i, so one set of vector operations serves four rows and
+// the scales of the four rows ride in the lanes, never summed across rows.
+
+// xq in the order the shifted words read it: per block, for shift s = 0, 4, 8, 12,
+// the 8 values v[2j + kNibbleSource[s]] (j = 0..7).
+constexpr int kNibbleSource[4] = {0, 16, 1, 17};
+
+std::vector<int16_t> nibble_order(const Activations& a) {
+  std::vector<int16_t> out(a.q.size());
+  for (int64_t block = 0; block < a.n * a.k / 32; ++block) {
+    const int16_t* src = a.q.data() + 32 * block;
+    int16_t* dst = out.data() + 32 * block;
+    for (int s = 0; s < 4; ++s)
+      for (int j = 0; j < 8; ++j) dst[8 * s + j] = src[2 * j + kNibbleSource[s]];
+  }
+  return out;
+}
+
+// 8 int16 values repeated in the four 128-bit lanes.
+E2LLM_TARGET_AVX512 inline __m512i broadcast_8(const int16_t* x) {
+  return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+}
+
+// N tokens (0: job.x->n, any count up to 15; 1: a single token, kept in registers).
+template <GgmlType kType, int N>
+E2LLM_TARGET_AVX512 inline void q4_four_rows(const Job& job, const int16_t* xq, int64_t r) {
+  constexpr int kBytes = kType == GgmlType::Q4_0 ? 18 : 20;
+  constexpr int kCodes = kType == GgmlType::Q4_0 ? 2 : 4;  // where the nibbles start in a block
+  const int64_t n = N ? N : job.x->n, k = job.w->cols, blocks = k / 32, rows = job.w->rows;
+  const size_t row_bytes = static_cast<size_t>(blocks) * kBytes;
+  const uint8_t* src[4];
+  for (int i = 0; i < 4; ++i) {
+    const int64_t stored = job.w->row_order.empty() ? r + i : job.w->row_order[static_cast<size_t>(r + i)];
+    src[i] = job.w->data + static_cast<size_t>(stored) * row_bytes;
+  }
+  const float* dx = job.x->scale.data();
+  const float* xsum = job.x->sum.data();
+  const __m512i low4 = _mm512_set1_epi16(0x000F);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
+  __m512 acc[N ? N : kQuantizedTiledFromTokens - 1];
+  __m128 off[N ? N : kQuantizedTiledFromTokens - 1];
+  for (int64_t t = 0; t < n; ++t) acc[t] = _mm512_setzero_ps(), off[t] = _mm_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t at = static_cast<size_t>(b) * kBytes;
+    __m512i w = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[0] + at + kCodes)));
+    w = _mm512_inserti32x4(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[1] + at + kCodes)), 1);
+    w = _mm512_inserti32x4(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[2] + at + kCodes)), 2);
+    w = _mm512_inserti32x4(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[3] + at + kCodes)), 3);
+    const __m512i c0 = _mm512_and_si512(w, low4), c1 = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4),
+                  c2 = _mm512_and_si512(_mm512_srli_epi16(w, 8), low4), c3 = _mm512_srli_epi16(w, 12);
+    // d (and Q4_1's m) of the four rows: float16 pairs [d0 m0 d1 m1 d2 m2 d3 m3].
+    uint32_t head[4];
+    for (int i = 0; i < 4; ++i) std::memcpy(&head[i], src[i] + at, 4);
+    const __m256 dm = _mm256_cvtph_ps(_mm_setr_epi32(static_cast<int>(head[0]), static_cast<int>(head[1]),
+                                                     static_cast<int>(head[2]), static_cast<int>(head[3])));
+    const __m512 d = _mm512_permutexvar_ps(spread, _mm512_castps256_ps512(dm));
+    const __m128 c = kType == GgmlType::Q4_0
+                         ? _mm_mul_ps(_mm_set1_ps(-8.0f), _mm256_castps256_ps128(_mm256_permutevar8x32_ps(
+                                                              dm, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0))))
+                         : _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, _mm256_setr_epi32(1, 3, 5, 7, 0, 0, 0, 0)));
+    for (int64_t t = 0; t < n; ++t) {
+      const int16_t* x = xq + t * k + 32 * b;
+      const __m512i p = _mm512_add_epi32(
+          _mm512_add_epi32(_mm512_madd_epi16(c0, broadcast_8(x)), _mm512_madd_epi16(c1, broadcast_8(x + 8))),
+          _mm512_add_epi32(_mm512_madd_epi16(c2, broadcast_8(x + 16)), _mm512_madd_epi16(c3, broadcast_8(x + 24))));
+      const int64_t g = t * (k / kGroup) + 2 * b;
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, _mm512_set1_ps(dx[g])), acc[t]);
+      off[t] = _mm_fmadd_ps(c, _mm_set1_ps(xsum[g] + xsum[g + 1]), off[t]);
+    }
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    alignas(64) float lanes[16];
+    alignas(16) float offsets[4];
+    _mm512_store_ps(lanes, acc[t]);
+    _mm_store_ps(offsets, off[t]);
+    for (int i = 0; i < 4; ++i)
+      job.y[t * rows + r + i] = (lanes[4 * i] + lanes[4 * i + 1]) + (lanes[4 * i + 2] + lanes[4 * i + 3]) + offsets[i];
+  }
+}
+
+template <GgmlType kType>
+E2LLM_TARGET_AVX512 inline void q4_rows_avx512(const Job& job, const int16_t* reordered, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4)
+    job.x->n == 1 ? q4_four_rows<kType, 1>(job, reordered, r) : q4_four_rows<kType, 0>(job, reordered, r);
+  if (r < r1)  // the last rows of the range, one at a time
+    job.x->n == 1 ? block32_rows_one_token<Avx512Block, kType>(job, r, r1) : block32_rows<Avx512Block, kType>(job, r, r1);
+}
+
+// The 32-value block types decode in registers; the k-quants go through Chunk.
+template <class Path, template <bool> class Dot>
+E2LLM_ALWAYS_INLINE void rows_simd(const Job& job, int64_t r0, int64_t r1) {
+  switch (job.w->type) {
+    case GgmlType::Q4_0:
+      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q4_0>(job, r0, r1)
+                           : block32_rows<Path, GgmlType::Q4_0>(job, r0, r1);
+    case GgmlType::Q4_1:
+      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q4_1>(job, r0, r1)
+                           : block32_rows<Path, GgmlType::Q4_1>(job, r0, r1);
+    case GgmlType::Q5_0:
+      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q5_0>(job, r0, r1)
+                           : block32_rows<Path, GgmlType::Q5_0>(job, r0, r1);
+    case GgmlType::Q5_1:
+      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q5_1>(job, r0, r1)
+                           : block32_rows<Path, GgmlType::Q5_1>(job, r0, r1);
+    case GgmlType::Q8_0:
+      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q8_0>(job, r0, r1)
+                           : block32_rows<Path, GgmlType::Q8_0>(job, r0, r1);
+    default: return rows_for_type<Dot>(job, r0, r1);
+  }
+}
 E2LLM_TARGET_AVX2 __attribute__((flatten)) void rows_avx2(const Job& job, int64_t r0, int64_t r1) {
-  rows_for_type<DotAvx2>(job, r0, r1);
+  rows_simd<Avx2Block, DotAvx2>(job, r0, r1);
 }
 E2LLM_TARGET_AVX512 __attribute__((flatten)) void rows_avx512(const Job& job, int64_t r0, int64_t r1) {
-  rows_for_type<DotAvx512>(job, r0, r1);
+  switch (job.w->type) {
+    case GgmlType::Q4_0: return q4_rows_avx512<GgmlType::Q4_0>(job, job.nibble_xq, r0, r1);
+    case GgmlType::Q4_1: return q4_rows_avx512<GgmlType::Q4_1>(job, job.nibble_xq, r0, r1);
+    default: return rows_simd<Avx512Block, DotAvx512>(job, r0, r1);
+  }
 }
 
 // ---- choosing the path ----------------------------------------------------------------
@@ -354,9 +650,15 @@ torch::Tensor quantized_linear(const torch::Tensor& x, const QuantizedTensor& w)
     return y.view(out_shape);
   }
   const Activations a = quantize_activations(x2d.data_ptr<float>(), n, w.cols);
-  const Job job{&w, &a, y.data_ptr<float>()};
+  Job job{&w, &a, y.data_ptr<float>()};
   const QuantKernel kernel = resolved_quant_kernel();
-  // Enough rows per task that a thread's share is mostly streaming weights.
+  std::vector<int16_t> reordered;
+  if (kernel == QuantKernel::kAvx512 && (w.type == GgmlType::Q4_0 || w.type == GgmlType::Q4_1)) {
+    reordered = nibble_order(a);
+    job.nibble_xq = reordered.data();
+  }
+  // Enough rows per task that a thread's share is mostly streaming weights
+  // (and a multiple of 4, the rows the Q4 kernel takes at once).
   at::parallel_for(0, w.rows, 16, [&](int64_t r0, int64_t r1) {
     switch (kernel) {
       case QuantKernel::kAvx512: rows_avx512(job, r0, r1); break;

@@ -175,16 +175,29 @@ TEST(QuantizedMatmul, ManyTokensGoThroughFloat32Tiles) {
 }
 
 TEST(QuantizedMatmul, RowOrderPicksStoredRows) {
-  RandomMatrix m = random_matrix(type_cases()[4], 8, 64, 31);  // Q8_0
-  const torch::Tensor w = dequantized(m.q);
-  m.q.row_order = {7, 6, 5, 4, 0, 1, 2, 3};
-  const torch::Tensor order = torch::tensor(m.q.row_order, torch::kInt64);
-  const torch::Tensor x = torch::randn({1, 64});
-  const torch::Tensor reordered = w.index_select(0, order);
-  const torch::Tensor err = (nn::quantized_linear(x, m.q) - torch::mm(x, reordered.t())).abs().to(torch::kFloat64);
-  EXPECT_TRUE(err.le(error_bound(reordered, x)).all().item<bool>());
-  const torch::Tensor ids = torch::tensor({3, 0}, torch::kInt64);
-  EXPECT_TRUE(torch::equal(nn::quantized_rows(m.q, ids), w.index_select(0, order).index_select(0, ids)));
+  // Every type and path, one token and several: the four-row Q4 kernel reads
+  // four stored rows at once, the others one.
+  const auto kernels = available_kernels();
+  uint32_t seed = 31;
+  for (const TypeCase& c : type_cases()) {
+    const int64_t cols = 2 * ggml_type_traits(c.type).block_size;
+    RandomMatrix m = random_matrix(c, 8, cols, seed++);
+    const torch::Tensor w = dequantized(m.q);
+    m.q.row_order = {7, 6, 5, 4, 0, 1, 2, 3};
+    const torch::Tensor order = torch::tensor(m.q.row_order, torch::kInt64);
+    const torch::Tensor reordered = w.index_select(0, order);
+    for (int64_t n : {1, 3})
+      for (QuantKernel k : kernels) {
+        SCOPED_TRACE(std::string(ggml_type_traits(c.type).name) + " n=" + std::to_string(n) + " " +
+                     nn::quant_kernel_name(k));
+        KernelGuard guard(k);
+        const torch::Tensor x = torch::randn({n, cols});
+        const torch::Tensor err = (nn::quantized_linear(x, m.q) - torch::mm(x, reordered.t())).abs().to(torch::kFloat64);
+        EXPECT_TRUE(err.le(error_bound(reordered, x)).all().item<bool>());
+      }
+    const torch::Tensor ids = torch::tensor({3, 0}, torch::kInt64);
+    EXPECT_TRUE(torch::equal(nn::quantized_rows(m.q, ids), reordered.index_select(0, ids)));
+  }
 }
 
 TEST(QuantizedMatmul, BadInputsAreClearErrors) {
