@@ -32,6 +32,7 @@
 // intrinsics (_mm512_cvtepi32_ps, _mm512_permutexvar_ps, ...) as
 // maybe-uninitialized once they are inlined: a false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"  // the same, in _mm512_reduce_max_ps
 // The vector accumulators pass through internal (anonymous-namespace)
 // functions only, all inlined into one path's target function: no ABI to keep.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -54,30 +55,51 @@ struct Activations {
   std::vector<float> sum;      // [n][k/16]: dx · Σ xq over the group
 };
 
-Activations quantize_activations(const float* x, int64_t n, int64_t k) {
+// One block of 32 values: the scale d = amax / 32767, the codes, the sums of
+// each half. Plain C++ here, AVX-512 below: the same float operations and
+// round-to-nearest-even conversion, so both give the same codes.
+void quantize_block(const float* xb, int16_t* qb, float& d, int sums[2]) {
+  float amax = 0;
+  for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+  d = amax / 32767.0f;
+  const float inv = d > 0 ? 1.0f / d : 0.0f;
+  sums[0] = sums[1] = 0;
+  for (int i = 0; i < 32; ++i) {
+    qb[i] = static_cast<int16_t>(std::nearbyint(xb[i] * inv));
+    sums[i / 16] += qb[i];
+  }
+}
+
+#define E2LLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+E2LLM_TARGET_AVX512 void quantize_block_avx512(const float* xb, int16_t* qb, float& d, int sums[2]) {
+  const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+  d = amax / 32767.0f;
+  const __m512 inv = _mm512_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+  const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)), qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb), _mm512_cvtepi32_epi16(qlo));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb + 16), _mm512_cvtepi32_epi16(qhi));
+  sums[0] = _mm512_reduce_add_epi32(qlo);
+  sums[1] = _mm512_reduce_add_epi32(qhi);
+}
+
+// n rows of k values (k a multiple of 32) as int16 with a scale per 32 values.
+Activations quantize_activations(const float* x, int64_t n, int64_t k, bool avx512) {
   Activations a;
   a.n = n, a.k = k;
   a.q.resize(static_cast<size_t>(n * k));
   a.scale.resize(static_cast<size_t>(n * k / kGroup));
   a.sum.resize(a.scale.size());
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t b = 0; b < k / 32; ++b) {
-      const float* xb = x + t * k + 32 * b;
-      float amax = 0;
-      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
-      const float d = amax / 32767.0f;
-      const float inv = d > 0 ? 1.0f / d : 0.0f;
-      int16_t* qb = a.q.data() + t * k + 32 * b;
-      int sums[2] = {0, 0};
-      for (int i = 0; i < 32; ++i) {
-        qb[i] = static_cast<int16_t>(std::nearbyint(xb[i] * inv));
-        sums[i / 16] += qb[i];
-      }
-      const size_t g = static_cast<size_t>(t * k / kGroup + 2 * b);
-      a.scale[g] = a.scale[g + 1] = d;
-      a.sum[g] = d * static_cast<float>(sums[0]);
-      a.sum[g + 1] = d * static_cast<float>(sums[1]);
-    }
+  for (int64_t block = 0; block < n * k / 32; ++block) {
+    float d;
+    int sums[2];
+    int16_t* qb = a.q.data() + 32 * block;
+    avx512 ? quantize_block_avx512(x + 32 * block, qb, d, sums) : quantize_block(x + 32 * block, qb, d, sums);
+    const size_t g = static_cast<size_t>(2 * block);
+    a.scale[g] = a.scale[g + 1] = d;
+    a.sum[g] = d * static_cast<float>(sums[0]);
+    a.sum[g + 1] = d * static_cast<float>(sums[1]);
   }
   return a;
 }
@@ -107,7 +129,6 @@ struct DotPortable {
 };
 
 #define E2LLM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define E2LLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 struct F16cHalf {
   static E2LLM_TARGET_AVX2 inline float to_float(uint16_t bits) { return _cvtsh_ss(bits); }
@@ -288,7 +309,7 @@ struct Job {
   const QuantizedTensor* w;
   const Activations* x;
   float* y;                              // [n][rows]
-  const int16_t* nibble_xq = nullptr;    // x->q in nibble_order (AVX-512 Q4_0/Q4_1 only)
+  const int16_t* reordered_xq = nullptr;  // x->q in nibble_order (AVX-512 Q4_0/Q4_1 only)
 };
 
 using UnpackFn = void (*)(const uint8_t*, int, Chunk&);
@@ -523,8 +544,8 @@ E2LLM_TARGET_AVX2 __attribute__((flatten)) void rows_avx2(const Job& job, int64_
 }
 E2LLM_TARGET_AVX512 __attribute__((flatten)) void rows_avx512(const Job& job, int64_t r0, int64_t r1) {
   switch (job.w->type) {
-    case GgmlType::Q4_0: return q4_rows_avx512<GgmlType::Q4_0>(job, job.nibble_xq, r0, r1);
-    case GgmlType::Q4_1: return q4_rows_avx512<GgmlType::Q4_1>(job, job.nibble_xq, r0, r1);
+    case GgmlType::Q4_0: return q4_rows_avx512<GgmlType::Q4_0>(job, job.reordered_xq, r0, r1);
+    case GgmlType::Q4_1: return q4_rows_avx512<GgmlType::Q4_1>(job, job.reordered_xq, r0, r1);
     default: return rows_simd<Avx512Block, DotAvx512>(job, r0, r1);
   }
 }
@@ -649,13 +670,13 @@ torch::Tensor quantized_linear(const torch::Tensor& x, const QuantizedTensor& w)
     tiled_product(x2d, w, y);
     return y.view(out_shape);
   }
-  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, w.cols);
-  Job job{&w, &a, y.data_ptr<float>()};
   const QuantKernel kernel = resolved_quant_kernel();
+  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, w.cols, kernel == QuantKernel::kAvx512);
+  Job job{&w, &a, y.data_ptr<float>()};
   std::vector<int16_t> reordered;
   if (kernel == QuantKernel::kAvx512 && (w.type == GgmlType::Q4_0 || w.type == GgmlType::Q4_1)) {
     reordered = nibble_order(a);
-    job.nibble_xq = reordered.data();
+    job.reordered_xq = reordered.data();
   }
   // Enough rows per task that a thread's share is mostly streaming weights
   // (and a multiple of 4, the rows the Q4 kernel takes at once).

@@ -1,5 +1,7 @@
 #include "e2llm/nn/rope.h"
 
+#include <ATen/Parallel.h>
+
 namespace e2llm::nn {
 
 torch::Tensor rope_inverse_frequencies(double base, int64_t dim) {
@@ -16,7 +18,51 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
   return {cos.to(dtype), sin.to(dtype)};
 }
 
+namespace {
+
+// Inference on float32 CPU tensors: one pass over x (any strides, cos and sin
+// broadcast by zero strides) instead of seven ATen operations, whose dispatch
+// cost more than the arithmetic in a decoding step. The same products and
+// sums per element, so the same float32 results.
+bool fused_applies(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || cos.requires_grad() || sin.requires_grad());
+  if (grad || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || x.size(-1) % 2) return false;
+  for (const torch::Tensor* t : {&cos, &sin})
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->dim() > x.dim()) return false;
+  return true;
+}
+
+torch::Tensor fused_rope(const torch::Tensor& x, const torch::Tensor& cos_in, const torch::Tensor& sin_in) {
+  const torch::Tensor cos = cos_in.expand(x.sizes()), sin = sin_in.expand(x.sizes());
+  torch::Tensor out = torch::empty(x.sizes(), x.options());  // contiguous
+  const int64_t dims = x.dim(), d = x.size(-1), half = d / 2, rows = d ? x.numel() / d : 0;
+  const float* xp = x.data_ptr<float>();
+  const float* cp = cos.data_ptr<float>();
+  const float* sp = sin.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t xo = 0, co = 0, so = 0;  // element offsets of row r
+      for (int64_t rest = r, axis = dims - 2; axis >= 0; --axis) {
+        const int64_t i = rest % x.size(axis);
+        rest /= x.size(axis);
+        xo += i * x.stride(axis), co += i * cos.stride(axis), so += i * sin.stride(axis);
+      }
+      const int64_t xs = x.stride(-1), cs = cos.stride(-1), ss = sin.stride(-1);
+      float* o = op + r * d;
+      for (int64_t i = 0; i < half; ++i)
+        o[i] = xp[xo + i * xs] * cp[co + i * cs] + (-xp[xo + (i + half) * xs]) * sp[so + i * ss];
+      for (int64_t i = half; i < d; ++i)
+        o[i] = xp[xo + i * xs] * cp[co + i * cs] + xp[xo + (i - half) * xs] * sp[so + i * ss];
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (fused_applies(x, cos, sin)) return fused_rope(x, cos, sin);
   const int64_t half = x.size(-1) / 2;
   torch::Tensor rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
   return x * cos + rotated * sin;

@@ -85,6 +85,35 @@ TEST(NnRmsNorm, LlamaAndGemmaScalings) {
   EXPECT_FALSE(module->weight.requires_grad());
 }
 
+// Inference on float32 takes a fused one-pass path; with a gradient to
+// record, the ATen operations. Both must give the same numbers.
+TEST(NnRmsNorm, FusedInferencePathEqualsTheAtenOperations) {
+  torch::Tensor x = torch::randn({3, 4, 64}) * 3, w = torch::randn({64});
+  for (bool unit_offset : {false, true}) {
+    const torch::Tensor fused = nn::rms_norm(x, w, 1e-6, unit_offset);
+    const torch::Tensor reference = nn::rms_norm(x.clone().requires_grad_(true), w, 1e-6, unit_offset);
+    ASSERT_TRUE(reference.requires_grad());
+    EXPECT_FALSE(fused.requires_grad());
+    EXPECT_TRUE(torch::allclose(fused, reference.detach(), 1e-6, 1e-6)) << "unit_offset " << unit_offset;
+  }
+  // A strided input (a transposed view) reads the right elements.
+  const torch::Tensor t = x.transpose(0, 1);
+  EXPECT_TRUE(torch::allclose(nn::rms_norm(t, w, 1e-6), nn::rms_norm(x, w, 1e-6).transpose(0, 1), 1e-6, 1e-6));
+}
+
+TEST(NnRope, FusedInferencePathEqualsTheAtenOperations) {
+  // The decoder's layout: x a transposed view [B, H, T, d], cos/sin [B, 1, T, d].
+  const int64_t B = 2, H = 3, T = 5, d = 8;
+  const torch::Tensor x = torch::randn({B, T, H, d}).transpose(1, 2);
+  auto [cos, sin] = nn::rope_cos_sin(nn::rope_inverse_frequencies(10000.0, d),
+                                     torch::arange(B * T).view({B, T}), torch::kFloat32);
+  cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);
+  const torch::Tensor fused = nn::apply_rope(x, cos, sin);
+  const torch::Tensor reference = nn::apply_rope(x.clone().requires_grad_(true), cos, sin);
+  ASSERT_TRUE(reference.requires_grad());
+  EXPECT_TRUE(torch::equal(fused, reference.detach()));
+}
+
 TEST(NnRope, RotationKeepsNormsAndScoresDependOnlyOnTheOffset) {
   const int64_t d = 16;
   torch::Tensor inv_freq = nn::rope_inverse_frequencies(10000.0, d);
