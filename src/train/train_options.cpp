@@ -34,6 +34,7 @@ constexpr auto kFields = [](TrainOptions& o, auto&& visit) {
   visit("log_every", o.log_every);
   visit("progress", o.progress);
   visit("resume", o.resume);
+  visit("init_from", o.init_from);
 };
 
 // `at` is "<file>: " or "".

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <spdlog/spdlog.h>
 
 #include "e2llm/core/error.h"
 #include "e2llm/train/distributed.h"
@@ -240,7 +241,18 @@ Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
               s.options.grad_accum, s.world_size());
   if (s.distributed()) s.check_ranks_agree();
   s.optimizer = make_optimizer(s.params, s.options);
-  if (s.leader() && !s.options.resume) task.initialize();
+  if (s.leader() && !s.options.resume) {
+    if (s.options.init_from.empty()) {
+      task.initialize();
+    } else {  // the tensors only: this run's step, optimizer and data order start afresh
+      const TrainingState from = load_checkpoint(s.options.init_from);
+      check_base_models(from.base_models, task.base_models());
+      NamedParams everything = s.params;
+      for (auto& named : task.named_frozen()) everything.push_back(std::move(named));
+      copy_named_tensors(everything, from.trainable, "training.init_from " + s.options.init_from);
+      spdlog::info("training: starting from the tensors of {} (its step {})", s.options.init_from, from.step);
+    }
+  }
   if (s.leader() && s.options.resume) {
     E2LLM_CHECK(!s.options.output_dir.empty(), "training: --resume needs an output_dir");
     std::string latest = latest_checkpoint(s.options.output_dir);

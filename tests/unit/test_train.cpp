@@ -192,6 +192,35 @@ TEST(Trainer, ResumeRefusesACheckpointOfAnotherBaseModel) {
   }
 }
 
+TEST(Trainer, InitFromStartsFromAnotherRunsTensorsAtStepZero) {
+  TempDir first, second, third;
+  ToyTask trained;
+  Trainer(trained, toy_options(first.path(), 8)).run();
+
+  ToyTask fresh;  // other initial weights, then the first run's
+  TrainOptions o = toy_options(second.path(), 3);
+  o.init_from = first.path();  // a run folder: its latest step
+  Trainer trainer(fresh, o);
+  EXPECT_EQ(trainer.step(), 0);
+  EXPECT_EQ(fresh.initializations, 0);  // the tensors come from the checkpoint, calibration included
+  auto wa = weights_of(trained), wb = weights_of(fresh);
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
+  EXPECT_EQ(trainer.run().steps, 3);
+  const TrainingState saved = load_checkpoint(second.path());
+  EXPECT_EQ(saved.step, 3);
+  EXPECT_EQ(saved.config["training"]["init_from"], first.path());
+
+  ToyTask other("beef");  // another base model is refused, naming both
+  TrainOptions refused = toy_options(third.path(), 3);
+  refused.init_from = first.path();
+  try {
+    Trainer bad(other, refused);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weights beef"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Trainer, WritesOneMetricsLinePerStepAndEvaluatesPeriodically) {
   TempDir dir;
   ToyTask task;

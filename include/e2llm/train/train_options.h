@@ -28,6 +28,10 @@ struct TrainOptions {
   int64_t log_every = 10;     // progress lines when stderr is not a terminal
   bool progress = true;
   bool resume = false;        // continue from output_dir's latest checkpoint
+  // Start from the trained tensors of this checkpoint (a run folder, one step
+  // folder, or an `e2llm export` model) at step 0 with a fresh optimizer:
+  // fine-tuning, or the next stage of a curriculum. Ignored when resuming.
+  std::string init_from;
 
   // `j` is the "training" section of a config; `source` (its file) prefixes
   // error messages. Unknown keys are errors.
