@@ -5,13 +5,19 @@
 //     (int8 as llama.cpp uses flips SmolLM2's top-1 token vs float32 at ~3%
 //     of positions; int16 makes the rounding negligible at the same speed,
 //     since decoding waits on memory, not on these multiplies);
-//  2. each weight row is unpacked 256 values at a time (quantized_blocks.h)
-//     into byte codes with a scale s and offset c per group of 16 values;
-//  3. per group, Σ W·x = dx · (s · Σ code·xq + c · Σ xq): the first sum is
-//     an integer dot product (the only part written per instruction set),
-//     the second uses the group sums of xq computed once in step 1.
-// Rows are split across threads; a weight chunk is unpacked once for all the
-// call's tokens, so a batch of sequences reads the weights once.
+//  2. the weight codes become int16, by block type and path:
+//     - Q4_0/Q4_1 on AVX-512: four rows at once, from the nibble words
+//       (see "four rows at a time" below), activations reordered to match;
+//     - other 32-value blocks (Q5_0, Q5_1, Q8_0; AVX2): one block at a time
+//       in registers;
+//     - k-quants, and every type on the portable path: unpacked 256 values
+//       at a time (quantized_blocks.h) into byte codes with a scale s and an
+//       offset c per group of 16 values;
+//  3. per block or group, Σ W·x = dx · (s · Σ code·xq + c · Σ xq): the first
+//     sum is an integer dot product, the second uses the sums of xq
+//     computed once in step 1.
+// Rows are split across threads; weights are decoded once for all the call's
+// tokens, so a batch of sequences reads the weights once.
 #include "e2llm/nn/quantized_matmul.h"
 
 #include <ATen/Parallel.h>
