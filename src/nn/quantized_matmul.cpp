@@ -318,6 +318,13 @@ struct Job {
   const int16_t* reordered_xq = nullptr;  // x->q in nibble_order (AVX-512 Q4_0/Q4_1 only)
 };
 
+// Row r of W where the file stores it (a Llama GGUF permutes q/k rows), as
+// QuantizedTensor::row, with the row size computed once per call by the caller.
+E2LLM_ALWAYS_INLINE const uint8_t* stored_row(const QuantizedTensor& w, int64_t r, size_t row_bytes) {
+  const int64_t stored = w.row_order.empty() ? r : w.row_order[static_cast<size_t>(r)];
+  return w.data + static_cast<size_t>(stored) * row_bytes;
+}
+
 using UnpackFn = void (*)(const uint8_t*, int, Chunk&);
 
 // Rows [r0, r1) of y for every token. `block` values per weight block,
@@ -330,8 +337,7 @@ E2LLM_ALWAYS_INLINE void rows_kernel(const Job& job, int64_t r0, int64_t r1, int
   Chunk chunk;
   typename Dot::Acc acc[kQuantizedTiledFromTokens - 1];
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
-    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    const uint8_t* src = stored_row(*job.w, r, row_bytes);
     for (int64_t t = 0; t < n; ++t) acc[t] = Dot::zero();
     for (int64_t e = 0; e < k; e += kChunk) {
       const int len = static_cast<int>(std::min<int64_t>(kChunk, k - e));
@@ -358,8 +364,7 @@ E2LLM_ALWAYS_INLINE void block32_rows(const Job& job, int64_t r0, int64_t r1) {
   typename Path::Acc acc[kQuantizedTiledFromTokens - 1];
   float offsets[kQuantizedTiledFromTokens - 1];
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
-    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    const uint8_t* src = stored_row(*job.w, r, row_bytes);
     for (int64_t t = 0; t < n; ++t) acc[t] = Path::zero(), offsets[t] = 0.0f;
     for (int64_t b = 0; b < blocks; ++b, src += block_bytes) {
       typename Path::Codes w;
@@ -390,10 +395,6 @@ E2LLM_ALWAYS_INLINE void rows_for_type(const Job& job, int64_t r0, int64_t r1) {
   }
 }
 
-// flatten: the whole row loop, unpacking included, is compiled for each
-// path's instruction set (the dot products cannot be always_inline into the
-// generic row loop, whose own target is the default one).
-void rows_portable(const Job& job, int64_t r0, int64_t r1) { rows_for_type<DotPortable>(job, r0, r1); }
 // One token (plain decoding), the common case: two accumulators in registers,
 // two blocks per step, so consecutive blocks do not wait on each other's sums.
 template <class Path, GgmlType kType>
@@ -405,8 +406,7 @@ E2LLM_ALWAYS_INLINE void block32_rows_one_token(const Job& job, int64_t r0, int6
   const float* dx = job.x->scale.data();
   const float* xsum = job.x->sum.data();
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t stored = job.w->row_order.empty() ? r : job.w->row_order[static_cast<size_t>(r)];
-    const uint8_t* src = job.w->data + static_cast<size_t>(stored) * row_bytes;
+    const uint8_t* src = stored_row(*job.w, r, row_bytes);
     typename Path::Acc acc0 = Path::zero(), acc1 = Path::zero();
     float offset = 0.0f;
     int64_t b = 0;
@@ -426,6 +426,14 @@ E2LLM_ALWAYS_INLINE void block32_rows_one_token(const Job& job, int64_t r0, int6
     }
     job.y[r] = Path::total(Path::sum(acc0, acc1)) + offset;
   }
+}
+
+// Rows [r0, r1) of a 32-value block type: the one-token loop when decoding a
+// single sequence, else the one for any token count.
+template <class Path, GgmlType kType>
+E2LLM_ALWAYS_INLINE void block32_rows_any(const Job& job, int64_t r0, int64_t r1) {
+  if (job.x->n == 1) return block32_rows_one_token<Path, kType>(job, r0, r1);
+  block32_rows<Path, kType>(job, r0, r1);
 }
 
 // ---- Q4_0 and Q4_1, four rows at a time (AVX-512) ------------------------------------
@@ -465,10 +473,7 @@ E2LLM_TARGET_AVX512 inline void q4_four_rows(const Job& job, const int16_t* xq, 
   const int64_t n = N ? N : job.x->n, k = job.w->cols, blocks = k / 32, rows = job.w->rows;
   const size_t row_bytes = static_cast<size_t>(blocks) * kBytes;
   const uint8_t* src[4];
-  for (int i = 0; i < 4; ++i) {
-    const int64_t stored = job.w->row_order.empty() ? r + i : job.w->row_order[static_cast<size_t>(r + i)];
-    src[i] = job.w->data + static_cast<size_t>(stored) * row_bytes;
-  }
+  for (int i = 0; i < 4; ++i) src[i] = stored_row(*job.w, r + i, row_bytes);
   const float* dx = job.x->scale.data();
   const float* xsum = job.x->sum.data();
   const __m512i low4 = _mm512_set1_epi16(0x000F);
@@ -519,29 +524,23 @@ E2LLM_TARGET_AVX512 inline void q4_rows_avx512(const Job& job, const int16_t* re
   int64_t r = r0;
   for (; r + 4 <= r1; r += 4)
     job.x->n == 1 ? q4_four_rows<kType, 1>(job, reordered, r) : q4_four_rows<kType, 0>(job, reordered, r);
-  if (r < r1)  // the last rows of the range, one at a time
-    job.x->n == 1 ? block32_rows_one_token<Avx512Block, kType>(job, r, r1) : block32_rows<Avx512Block, kType>(job, r, r1);
+  if (r < r1) block32_rows_any<Avx512Block, kType>(job, r, r1);  // the last rows of the range, one at a time
 }
+
+// flatten: the whole row loop, unpacking included, is compiled for each
+// path's instruction set (the dot products cannot be always_inline into the
+// generic row loop, whose own target is the default one).
+void rows_portable(const Job& job, int64_t r0, int64_t r1) { rows_for_type<DotPortable>(job, r0, r1); }
 
 // The 32-value block types decode in registers; the k-quants go through Chunk.
 template <class Path, template <bool> class Dot>
 E2LLM_ALWAYS_INLINE void rows_simd(const Job& job, int64_t r0, int64_t r1) {
   switch (job.w->type) {
-    case GgmlType::Q4_0:
-      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q4_0>(job, r0, r1)
-                           : block32_rows<Path, GgmlType::Q4_0>(job, r0, r1);
-    case GgmlType::Q4_1:
-      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q4_1>(job, r0, r1)
-                           : block32_rows<Path, GgmlType::Q4_1>(job, r0, r1);
-    case GgmlType::Q5_0:
-      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q5_0>(job, r0, r1)
-                           : block32_rows<Path, GgmlType::Q5_0>(job, r0, r1);
-    case GgmlType::Q5_1:
-      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q5_1>(job, r0, r1)
-                           : block32_rows<Path, GgmlType::Q5_1>(job, r0, r1);
-    case GgmlType::Q8_0:
-      return job.x->n == 1 ? block32_rows_one_token<Path, GgmlType::Q8_0>(job, r0, r1)
-                           : block32_rows<Path, GgmlType::Q8_0>(job, r0, r1);
+    case GgmlType::Q4_0: return block32_rows_any<Path, GgmlType::Q4_0>(job, r0, r1);
+    case GgmlType::Q4_1: return block32_rows_any<Path, GgmlType::Q4_1>(job, r0, r1);
+    case GgmlType::Q5_0: return block32_rows_any<Path, GgmlType::Q5_0>(job, r0, r1);
+    case GgmlType::Q5_1: return block32_rows_any<Path, GgmlType::Q5_1>(job, r0, r1);
+    case GgmlType::Q8_0: return block32_rows_any<Path, GgmlType::Q8_0>(job, r0, r1);
     default: return rows_for_type<Dot>(job, r0, r1);
   }
 }

@@ -40,15 +40,17 @@ torch::Tensor fused_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
   const float* cp = cos.data_ptr<float>();
   const float* sp = sin.data_ptr<float>();
   float* op = out.data_ptr<float>();
+  const c10::IntArrayRef size = x.sizes(), x_stride = x.strides(), cos_stride = cos.strides(),
+                         sin_stride = sin.strides();
+  const int64_t xs = x_stride[dims - 1], cs = cos_stride[dims - 1], ss = sin_stride[dims - 1];
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       int64_t xo = 0, co = 0, so = 0;  // element offsets of row r
       for (int64_t rest = r, axis = dims - 2; axis >= 0; --axis) {
-        const int64_t i = rest % x.size(axis);
-        rest /= x.size(axis);
-        xo += i * x.stride(axis), co += i * cos.stride(axis), so += i * sin.stride(axis);
+        const int64_t i = rest % size[axis];
+        rest /= size[axis];
+        xo += i * x_stride[axis], co += i * cos_stride[axis], so += i * sin_stride[axis];
       }
-      const int64_t xs = x.stride(-1), cs = cos.stride(-1), ss = sin.stride(-1);
       float* o = op + r * d;
       for (int64_t i = 0; i < half; ++i)
         o[i] = xp[xo + i * xs] * cp[co + i * cs] + (-xp[xo + (i + half) * xs]) * sp[so + i * ss];

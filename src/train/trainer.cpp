@@ -82,6 +82,8 @@ struct Trainer::State {
   bool distributed() const { return world_size() > 1; }
 
   TrainingState export_state() const;
+  // The trained and frozen tensors of `s` (base models checked); `what` names it in errors.
+  void import_tensors(const TrainingState& s, const std::string& what);
   void import_state(const TrainingState& s);
   void check_ranks_agree();
   void copy_state_from_leader();
@@ -111,11 +113,15 @@ TrainingState Trainer::State::export_state() const {
   return s;
 }
 
-void Trainer::State::import_state(const TrainingState& s) {
+void Trainer::State::import_tensors(const TrainingState& s, const std::string& what) {
   check_base_models(s.base_models, task.base_models());
   NamedParams everything = params;
   for (auto& named : task.named_frozen()) everything.push_back(std::move(named));
-  copy_named_tensors(everything, s.trainable, "checkpoint");
+  copy_named_tensors(everything, s.trainable, what);
+}
+
+void Trainer::State::import_state(const TrainingState& s) {
+  import_tensors(s, "checkpoint");
   for (const auto& [name, p] : params) {
     auto steps = s.optimizer_steps.find(name);
     if (steps == s.optimizer_steps.end()) continue;
@@ -246,10 +252,7 @@ Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
       task.initialize();
     } else {  // the tensors only: this run's step, optimizer and data order start afresh
       const TrainingState from = load_checkpoint(s.options.init_from);
-      check_base_models(from.base_models, task.base_models());
-      NamedParams everything = s.params;
-      for (auto& named : task.named_frozen()) everything.push_back(std::move(named));
-      copy_named_tensors(everything, from.trainable, "training.init_from " + s.options.init_from);
+      s.import_tensors(from, "training.init_from " + s.options.init_from);
       spdlog::info("training: starting from the tensors of {} (its step {})", s.options.init_from, from.step);
     }
   }
