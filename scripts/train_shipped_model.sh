@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Trains the E2LLM model that ships with e2llm (models/e2llm-minilm-smollm2,
 # docs/model.md): all-MiniLM-L6-v2 + SmolLM2-135M-Instruct, as fetched by
-# scripts/fetch_models.sh, on a mixture of
-#   - QMSum train queries (general and specific), for reasoning over meetings;
-#   - passkeys planted at 11 depths in QMSum train transcripts of 750-24000 words;
-#   - needle facts of their own per example ("One of the special magic numbers
-#     for <word> is: <7 digits>.") planted the same way;
-# with understanding (restating a chunk) on every one of them. GovReport and
-# QuALITY in ../shared/data are evaluation subsets and stay out of training.
-# Every stage is resumable: run it again with the same OUT to continue.
-#   1. data     converts and generates OUT/data/train-mix.jsonl (once)
-#   2. train    configs/e2llm-minilm-smollm2.json into OUT/run (MAX_TIME caps each run)
-#   3. select   scores every kept checkpoint on QMSum val (VAL_QUERIES queries)
-#   4. export   the best one into models/e2llm-minilm-smollm2 (EXPORT=1)
+# scripts/fetch_models.sh, in two stages (a curriculum: docs/model.md says why):
+#   short  configs/e2llm-minilm-smollm2-short.json: passkeys and needle facts in
+#          40-300 words of QMSum train transcripts, where a step is cheap and the
+#          soft token holding the fact is one of a few; restating a chunk too.
+#   long   configs/e2llm-minilm-smollm2.json, starting from the short stage's
+#          tensors (training.init_from): QMSum train queries (general and
+#          specific) plus passkeys and needle facts ("One of the special magic
+#          numbers for <word> is: <7 digits>.") at 11 depths in QMSum train
+#          transcripts of 750-24000 words; restating a chunk on every example.
+# GovReport and QuALITY in ../shared/data are evaluation subsets and stay out
+# of training. Every stage is resumable: run it again with the same OUT to continue.
+#   1. data     converts and generates OUT/data (once)
+#   2. short    into OUT/short/run (MAX_TIME caps each run)
+#   3. long     into OUT/run
+#   4. select   scores every kept long-stage checkpoint on QMSum val (VAL_QUERIES queries)
+#   5. export   the best one into models/e2llm-minilm-smollm2 (EXPORT=1)
 # Usage: scripts/train_shipped_model.sh [OUT] [build-dir]
 #   OUT        default runs/shipped
-#   MAX_TIME   seconds of training in this run (default 0 = to training.max_steps)
+#   MAX_TIME   seconds of training in this run (default 0 = to the stages' max_steps)
 #   NPROC      training processes (default 1; 2 on 2 cores is ~1.2x faster, docs/training.md)
+#   THREADS    threads per training process (default: all cores)
+#   INIT_FROM  start the long stage from these tensors instead of the short stage
+#              (an exported model, e.g. models/e2llm-minilm-smollm2, or a checkpoint)
 #   VAL_QUERIES  QMSum val queries for choosing the checkpoint (default 40)
 #   EXPORT     1 = export the chosen checkpoint into models/ (default 0)
 #   DATA_ONLY  1 = stop after the data stage
@@ -26,6 +33,7 @@ out=${1:-$root/runs/shipped}
 build=${2:-$root/build}
 max_time=${MAX_TIME:-0}
 nproc=${NPROC:-1}
+threads=${THREADS:-0}
 val_queries=${VAL_QUERIES:-40}
 e2llm="$build/e2llm"
 shared="$root/../shared/data"
@@ -34,30 +42,39 @@ out=$(cd "$out" && pwd)
 data="$out/data"
 
 # ---- 1. data ------------------------------------------------------------------
+depths="0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1"
+synth() {  # task haystack seed samples lengths... [extra flags via SYNTH_FLAGS]
+  local task=$1 haystack=$2 seed=$3 samples=$4
+  shift 4
+  # shellcheck disable=SC2086
+  "$e2llm" synth --task "$task" --haystack "$data/haystack-$haystack.txt" --lengths "$@" --depths $depths \
+    --samples "$samples" --seed "$seed" ${SYNTH_FLAGS:-} --output "$data/$task-$seed.jsonl"
+}
 if [ ! -f "$data/train-mix.jsonl" ]; then
   for split in train val; do
     "$e2llm" convert --format qmsum --input "$shared/qmsum/$split.jsonl" --output "$data/qmsum-$split.jsonl"
+    # The unique transcripts, one haystack for the synthetic tasks.
+    python3 "$root/scripts/unique_contexts.py" "$data/qmsum-$split.jsonl" "$data/haystack-$split.txt"
   done
-  # The unique train transcripts, one haystack for the synthetic tasks.
-  python3 "$root/scripts/unique_contexts.py" "$data/qmsum-train.jsonl" "$data/haystack-train.txt"
-  depths="0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1"
-  # Short and mid lengths often, long ones (12k, 24k words ~ 16k, 32k tokens) a few times: they cost most.
-  synth() {  # task seed samples lengths... [extra flags via SYNTH_FLAGS]
-    local task=$1 seed=$2 samples=$3
-    shift 3
-    # shellcheck disable=SC2086
-    "$e2llm" synth --task "$task" --haystack "$data/haystack-train.txt" --lengths "$@" --depths $depths \
-      --samples "$samples" --seed "$seed" ${SYNTH_FLAGS:-} --output "$data/$task-$seed.jsonl"
-  }
-  synth passkey 21 12 750 1500 3000 6000
-  synth passkey 22 2 12000 24000
-  SYNTH_FLAGS=--random-facts synth needle 23 12 750 1500 3000 6000
-  SYNTH_FLAGS=--random-facts synth needle 24 2 12000 24000
+  # Short stage: 40-300 words (1-6 chunks), 3,080 examples of each task.
+  synth passkey train 11 40 40 60 80 120 160 220 300
+  SYNTH_FLAGS=--random-facts synth needle train 12 40 40 60 80 120 160 220 300
+  cat "$data"/passkey-11.jsonl "$data"/needle-12.jsonl > "$data/short-mix.tmp"
+  mv "$data/short-mix.tmp" "$data/short-mix.jsonl"
+  # Its held-out check, in QMSum val text: 66 keys and 66 facts.
+  synth passkey val 13 2 60 120 300
+  SYNTH_FLAGS=--random-facts synth needle val 14 2 60 120 300
+  # Long stage: short and mid lengths often, long ones (12k, 24k words ~ 16k, 32k tokens) a few times: they cost most.
+  synth passkey train 21 12 750 1500 3000 6000
+  synth passkey train 22 2 12000 24000
+  SYNTH_FLAGS=--random-facts synth needle train 23 12 750 1500 3000 6000
+  SYNTH_FLAGS=--random-facts synth needle train 24 2 12000 24000
   cat "$data/qmsum-train.jsonl" "$data"/passkey-2?.jsonl "$data"/needle-2?.jsonl > "$data/train-mix.tmp"
   mv "$data/train-mix.tmp" "$data/train-mix.jsonl"
   head -n "$val_queries" "$data/qmsum-val.jsonl" > "$data/qmsum-val-head.jsonl"
 fi
-python3 - "$data/train-mix.jsonl" > "$out/data-mix.txt" <<'PY'
+for mix in short-mix train-mix; do
+  python3 - "$data/$mix.jsonl" > "$out/$mix.txt" <<'PY'
 import collections, json, sys
 kinds = collections.Counter()
 for line in open(sys.argv[1]):
@@ -67,39 +84,55 @@ total = sum(kinds.values())
 for kind, n in sorted(kinds.items()):
     print(f"{kind}: {n} examples ({100 * n / total:.0f}%)")
 PY
-cat "$out/data-mix.txt" >&2
+  echo "$mix:" >&2
+  cat "$out/$mix.txt" >&2
+done
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
+"$e2llm" info | grep -E "CPU|threads|BLAS" > "$out/machine.txt"
 
-# ---- 2. train -----------------------------------------------------------------
-python3 - "$root/configs/e2llm-minilm-smollm2.json" "$out" > "$out/config.json" <<'PY'
+# ---- 2./3. train ----------------------------------------------------------------
+step_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/checkpoint.json"))["step"])' "$1"; }
+# Trains CONFIG into OUT/STAGE/run (the long stage: OUT/run) on DATA, from INIT
+# (empty: fresh) to the config's max_steps, at most MAX_TIME seconds per call.
+# Returns 1 while the stage is not finished.
+train_stage() {  # stage config data init
+  local stage=$1 config=$2 train_data=$3 init=$4 dir="$out/$1"
+  [ "$stage" = long ] && dir="$out"
+  mkdir -p "$dir"
+  python3 - "$config" "$dir" "$train_data" "$init" > "$dir/config.json" <<'PY'
 import json, sys
-config, out = json.load(open(sys.argv[1])), sys.argv[2]
-config["training"].update(output_dir=f"{out}/run", metrics_log=f"{out}/metrics.jsonl")
-config["data"] = {"train": f"{out}/data/train-mix.jsonl"}
+config, dir, data, init = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+config["training"].update(output_dir=f"{dir}/run", metrics_log=f"{dir}/metrics.jsonl")
+if init:
+    config["training"]["init_from"] = init
+config["data"] = {"train": data}
 print(json.dumps(config, indent=1))
 PY
-"$e2llm" info | grep -E "CPU|threads|BLAS" > "$out/machine.txt"
-max_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$out/config.json")
-step_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/checkpoint.json"))["step"])' "$1"; }
-latest=
-if [ -f "$out/run/latest" ]; then latest="$out/run/$(cat "$out/run/latest")"; fi
-if [ -z "$latest" ] || [ "$(step_of "$latest")" -lt "$max_steps" ]; then
-  args=(train --config "$out/config.json" --quiet)
+  local max_steps latest=
+  max_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$dir/config.json")
+  [ -f "$dir/run/latest" ] && latest="$dir/run/$(cat "$dir/run/latest")"
+  if [ -n "$latest" ] && [ "$(step_of "$latest")" -ge "$max_steps" ]; then return 0; fi
+  local args=(--threads "$threads" train --config "$dir/config.json" --quiet) start
   [ -n "$latest" ] && args+=(--resume)
   [ "$max_time" != 0 ] && args+=(--max-time "$max_time")
   [ "$nproc" != 1 ] && args+=(--nproc "$nproc")
   start=$(date +%s)
   "$e2llm" "${args[@]}"
-  echo "$(date -u +%FT%TZ) trained $(( $(date +%s) - start )) s, now at step $(step_of "$out/run/$(cat "$out/run/latest")")" \
-    >> "$out/train-log.txt"
-  latest="$out/run/$(cat "$out/run/latest")"
+  latest="$dir/run/$(cat "$dir/run/latest")"
+  echo "$(date -u +%FT%TZ) $stage: trained $(( $(date +%s) - start )) s, now at step $(step_of "$latest")" >> "$out/train-log.txt"
   if [ "$(step_of "$latest")" -lt "$max_steps" ]; then
-    echo "train_shipped_model: at step $(step_of "$latest") of $max_steps; run again to continue" >&2
-    exit 0
+    echo "train_shipped_model: $stage stage at step $(step_of "$latest") of $max_steps; run again to continue" >&2
+    return 1
   fi
+}
+init=${INIT_FROM:-}
+if [ -z "$init" ]; then
+  train_stage short "$root/configs/e2llm-minilm-smollm2-short.json" "$data/short-mix.jsonl" "" || exit 0
+  init="$out/short/run"
 fi
+train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.jsonl" "$init" || exit 0
 
-# ---- 3. select ----------------------------------------------------------------
+# ---- 4. select ----------------------------------------------------------------
 for step_dir in "$out"/run/step-*; do
   name=$(basename "$step_dir")
   "$e2llm" eval --method e2llm --checkpoint "$step_dir" --data "$data/qmsum-val-head.jsonl" \
@@ -118,7 +151,7 @@ PY
 echo "train_shipped_model: best on QMSum val: $best" >&2
 echo "$best" > "$out/best.txt"
 
-# ---- 4. export ----------------------------------------------------------------
+# ---- 5. export ----------------------------------------------------------------
 if [ "${EXPORT:-0}" = 1 ]; then
   "$e2llm" export --checkpoint "$out/run/$best" --output "$root/models/e2llm-minilm-smollm2" --force
 fi

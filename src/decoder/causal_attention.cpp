@@ -88,6 +88,7 @@ constexpr int64_t kKeys = 16;     // keys per packed block of K (two 8-float vec
 constexpr int64_t kTile = 64;     // keys per online-softmax step: amortises the rescaling of acc
 constexpr int64_t kRows = 6;      // query rows per AVX2 score block
 constexpr int64_t kQueries = 32;  // query positions per task (times G rows)
+constexpr int64_t kInPlaceQueries = 2;  // at most this many query positions read K in place
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -97,7 +98,9 @@ struct Problem {
   int64_t q_b, q_h, q_t;
   const float* v;  // [B, KVH, S, d]
   int64_t v_b, v_h, v_s;
-  const float* kt;  // per (b, kv head) K transposed in blocks, [S16 / 16][d][16], zero past S
+  const float* kt;  // per (b, kv head) K transposed in blocks, [S16 / 16][d][16], zero past S; null: read k
+  const float* k;   // [B, KVH, S, d], read in place when kt is null (decoding, AVX2 only)
+  int64_t k_b, k_h, k_s;
   float* out;       // [B, T, H, d]
   const bool* kv_valid;    // [B, S]
   const int64_t* kv_pos;   // [B, S]
@@ -286,6 +289,38 @@ E2LLM_AVX2 void scores_avx2(const float* q, int64_t rows, int64_t d, const float
     for (int64_t r = 0; r < rows; r += kRows) score_block(q + r * d, d, kt + jb * d, p + r * kTile + jb);
 }
 
+// The 8 horizontal sums of a[0..7], in order, in one vector.
+E2LLM_AVX2 inline __m256 horizontal_sums(const __m256 a[8]) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // lanes: a0..a3 | a0..a3 halves
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Scores of `rows` query rows (q: [rows][d]) against `count` keys read where
+// they lie (rows k_s apart), into p (rows kTile apart) up to the next multiple
+// of 8; the scores past count repeat the last key's, and the caller masks them.
+// For decoding: a query block of a few rows reads each key once or twice, so
+// packing the whole cache (pack_keys) would cost more than the scores.
+E2LLM_AVX2 void scores_in_place_avx2(const float* q, int64_t rows, int64_t d, const float* k, int64_t k_s,
+                                     int64_t count, float* p) {
+  for (int64_t j0 = 0; j0 < count; j0 += 8) {
+    const float* key[8];
+    for (int64_t jj = 0; jj < 8; ++jj) key[jj] = k + std::min(j0 + jj, count - 1) * k_s;
+    for (int64_t r = 0; r < rows; ++r) {
+      __m256 acc[8];
+#pragma GCC unroll 8
+      for (int jj = 0; jj < 8; ++jj) acc[jj] = _mm256_setzero_ps();
+      for (int64_t c = 0; c < d; c += 8) {
+        const __m256 x = _mm256_loadu_ps(q + r * d + c);
+#pragma GCC unroll 8
+        for (int jj = 0; jj < 8; ++jj) acc[jj] = _mm256_fmadd_ps(x, _mm256_loadu_ps(key[jj] + c), acc[jj]);
+      }
+      _mm256_storeu_ps(p + r * kTile + j0, horizontal_sums(acc));
+    }
+  }
+}
+
 // update_row_portable with vectors; width is a multiple of 8.
 E2LLM_AVX2 float update_row_avx2(float* p, const float* bias, int64_t width, std::optional<float> softcap,
                                  float& max, float& sum) {
@@ -366,8 +401,8 @@ E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* a
 // Queries [t0, t1) of every head of KV head h in sequence b.
 void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1, Scratch& s) {
   const int64_t n = t1 - t0, rows = P.G * n, d = P.d;
-  // Rows padded for the AVX2 micro-kernels (6 rows per score block, 3 per value pass).
-  const int64_t R = P.avx2 ? round_up(rows, kRows) : rows;
+  // Rows padded for the AVX2 micro-kernels (6 rows per packed score block, 3 per value pass).
+  const int64_t R = !P.avx2 ? rows : P.kt ? round_up(rows, kRows) : round_up(rows, 3);
   s.q.assign(static_cast<size_t>(R * d), 0.0f);
   s.acc.assign(static_cast<size_t>(R * d), 0.0f);
   s.p.assign(static_cast<size_t>(R * kTile), 0.0f);  // padding rows keep zero weights
@@ -383,7 +418,8 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
     }
   }
   const float* v = P.v + b * P.v_b + h * P.v_h;
-  const float* kt = P.kt + (b * P.KVH + h) * P.S16 * d;
+  const float* kt = P.kt ? P.kt + (b * P.KVH + h) * P.S16 * d : nullptr;
+  const float* k = P.k + b * P.k_b + h * P.k_h;
   // Keys past the last query's causal bound are visible to no query here.
   const int64_t end = std::min(P.S, P.start + t1);
   for (int64_t j0 = 0; j0 < end; j0 += kTile) {
@@ -391,7 +427,9 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
     const Visible visible = tile_visibility(P, b, t0, n, j0, count, width, s.bias.data());
     if (visible == Visible::kNone) continue;
     float* p = s.p.data();
-    if (P.avx2) {
+    if (!kt) {
+      scores_in_place_avx2(s.q.data(), rows, d, k + j0 * P.k_s, P.k_s, count, p);
+    } else if (P.avx2) {
       scores_avx2(s.q.data(), R, d, kt + j0 * d, round_up(count, kKeys), p);
     } else {
       scores_portable(s.q.data(), rows, d, kt + j0 * d, round_up(count, kKeys), p);
@@ -498,14 +536,18 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const torch::Tensor kv_pos = m.kv_pos.to(torch::kCPU, torch::kInt64).contiguous();
   const torch::Tensor q_pos = m.q_pos.to(torch::kCPU, torch::kInt64).contiguous();
   const int64_t S16 = round_up(S, kKeys);
-  const torch::Tensor kt = pack_keys(kf, S16);
+  // Decoding (a query or two per sequence) reads K in place; longer blocks pack
+  // it once for the 6-row score kernel. Measured in docs/decoder.md.
+  const bool keys_in_place = avx2 && T <= kInPlaceQueries;
+  const torch::Tensor kt = keys_in_place ? torch::Tensor() : pack_keys(kf, S16);
   // [B, T, H, d]: the caller's transpose back to [B, T, H·d] is then a view.
   torch::Tensor out = torch::empty({B, T, H, d}, qf.options());
 
   Problem P{};
   P.q = qf.data_ptr<float>(), P.q_b = qf.stride(0), P.q_h = qf.stride(1), P.q_t = qf.stride(2);
   P.v = vf.data_ptr<float>(), P.v_b = vf.stride(0), P.v_h = vf.stride(1), P.v_s = vf.stride(2);
-  P.kt = kt.data_ptr<float>();
+  P.kt = keys_in_place ? nullptr : kt.data_ptr<float>();
+  P.k = kf.data_ptr<float>(), P.k_b = kf.stride(0), P.k_h = kf.stride(1), P.k_s = kf.stride(2);
   P.out = out.data_ptr<float>();
   P.kv_valid = kv_valid.data_ptr<bool>(), P.kv_pos = kv_pos.data_ptr<int64_t>(), P.q_pos = q_pos.data_ptr<int64_t>();
   P.B = B, P.H = H, P.KVH = KVH, P.G = H / KVH, P.T = T, P.S = S, P.S16 = S16, P.d = d, P.start = m.start;

@@ -38,9 +38,10 @@ const torch::Tensor& AttentionContext::dense_mask() const {
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, KvCache* cache) {
   int64_t B = x.size(0), T = x.size(1);
-  torch::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_});
-  torch::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_});
-  torch::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
+  std::vector<torch::Tensor> qkv = nn::forward_together({q_proj.get(), k_proj.get(), v_proj.get()}, x);
+  torch::Tensor q = qkv[0].view({B, T, heads_, head_dim_});
+  torch::Tensor k = qkv[1].view({B, T, kv_heads_, head_dim_});
+  torch::Tensor v = qkv[2].view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
   if (q_norm) q = q_norm->forward(q), k = k_norm->forward(k);
   q = nn::apply_rope(q.transpose(1, 2), ctx.cos, ctx.sin);
   k = nn::apply_rope(k.transpose(1, 2), ctx.cos, ctx.sin);
@@ -61,13 +62,14 @@ MlpImpl::MlpImpl(const DecoderConfig& c, const WeightLoader& w) : activation_(c.
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  torch::Tensor gate = gate_proj->forward(x);
+  std::vector<torch::Tensor> gate_up = nn::forward_together({gate_proj.get(), up_proj.get()}, x);
+  torch::Tensor& gate = gate_up[0];
   switch (activation_) {
     case Activation::Silu: gate = torch::silu(gate); break;
     case Activation::GeluTanh: gate = torch::gelu(gate, "tanh"); break;
     case Activation::Gelu: gate = torch::gelu(gate); break;
   }
-  return down_proj->forward(gate * up_proj->forward(x));
+  return down_proj->forward(gate * gate_up[1]);
 }
 
 // ---- layer --------------------------------------------------------------------

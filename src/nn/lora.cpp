@@ -53,21 +53,45 @@ torch::Tensor base_linear(const torch::Tensor& x, const torch::Tensor& weight, c
 
 torch::Tensor LinearImpl::base_forward(const torch::Tensor& x) {
   if (!quantized_) return base_linear(x, weight, bias);
+  check_no_gradient(x);
+  return finish_quantized(x, quantized_linear(x, *quantized_));
+}
+
+void LinearImpl::check_no_gradient(const torch::Tensor& x) const {
   E2LLM_CHECK(!(torch::GradMode::is_enabled() && x.requires_grad()),
               "a gradient cannot flow through quantized weights; load the model with float32 or bfloat16 "
               "weights to train it");
-  torch::Tensor y = quantized_linear(x, *quantized_);
+}
+
+torch::Tensor LinearImpl::finish_quantized(const torch::Tensor& x, torch::Tensor y) const {
   if (bias.defined()) y.add_(bias.to(y.scalar_type()));
   return y.to(x.scalar_type());
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = base_forward(x);
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return with_adapter(x, base_forward(x)); }
+
+torch::Tensor LinearImpl::with_adapter(const torch::Tensor& x, torch::Tensor y) {
   if (!has_lora() || merged_) return y;
   torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   // The adapter runs in its own dtype (fp32 master weights) and is cast back.
   torch::Tensor delta = lora_B->forward(lora_A->forward(h.to(lora_A->weight.scalar_type())));
   return y + delta.mul(scaling_).to(y.scalar_type());
+}
+
+std::vector<torch::Tensor> forward_together(const std::vector<LinearImpl*>& layers, const torch::Tensor& x) {
+  std::vector<const QuantizedTensor*> weights;
+  for (LinearImpl* layer : layers)
+    if (layer->quantized()) weights.push_back(layer->quantized());
+  std::vector<torch::Tensor> ys;
+  if (weights.size() < 2 || weights.size() != layers.size()) {
+    for (LinearImpl* layer : layers) ys.push_back(layer->forward(x));
+    return ys;
+  }
+  layers.front()->check_no_gradient(x);
+  ys = quantized_linears(x, weights);
+  for (size_t i = 0; i < layers.size(); ++i)
+    ys[i] = layers[i]->with_adapter(x, layers[i]->finish_quantized(x, std::move(ys[i])));
+  return ys;
 }
 
 void LinearImpl::attach_lora(const LoraConfig& config) {

@@ -124,6 +124,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"cache", 3, 6, 2, 45, 70, 64, {0, 12, 80}, {}, {}},
         Case{"cache, short prefill", 2, 6, 2, 3, 130, 64, {4, 0}, {}, {}},
         Case{"decode step", 3, 6, 2, 1, 99, 64, {0, 7, 100}, {}, {}},
+        // Decoding reads K in place (T <= 2): a cache shorter than 8 keys, two
+        // tokens, Gemma's shapes (G = 4, d = 256) with a window and softcap, d = 80.
+        Case{"decode from a short cache", 1, 6, 2, 1, 3, 64, {}, {}, {}},
+        Case{"two-token step", 2, 9, 3, 2, 57, 64, {0, 5}, {}, {}},
+        Case{"gemma-like decode", 2, 4, 1, 1, 150, 256, {0, 3}, 20, 5.0},
+        Case{"decode d=80", 2, 6, 2, 1, 13, 80, {0, 4}, {}, {}},
         // Sliding window smaller than T, with and without a cache.
         Case{"window", 2, 6, 2, 150, 0, 64, {0, 9}, 20, {}},
         Case{"window and cache", 3, 6, 2, 70, 77, 80, {0, 3, 90}, 33, {}},

@@ -67,6 +67,38 @@ std::string in_cache(const std::string& cache, const std::string& args) {
   return "E2LLM_MODEL_CACHE='" + cache + "' " + test::cli_path() + " --threads 1 " + args;
 }
 
+// generate, embed and tokenize take a cached model's name for --model; a file
+// or folder that exists as given is used as it is, even with a one-part name.
+TEST(ModelCache, PlainCommandsTakeAModelNameAndPreferAPathThatExists) {
+  TempDir cache, here;
+  KvOptions task{.vocabulary = KvVocabulary::closed};
+  const std::vector<std::string> words = kv_vocabulary(task);
+  test::write_tiny_models(cache.path(), words, 128);
+  const std::string text = words[5] + " " + words[6];
+  test::CommandResult r = test::run_command(
+      in_cache(cache.path(), "generate --model decoder --prompt '" + text + "' --max-new-tokens 3 --ignore-eos --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output).at("ids").size(), 3u) << r.output;
+  r = test::run_command("echo '{\"text\": \"" + text + "\"}' | " + in_cache(cache.path(), "tokenize --model encoder"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"tokens\":[\"[CLS]\",\"" + words[5] + "\""), std::string::npos) << r.output;
+  r = test::run_command("echo '{\"text\": \"" + text + "\"}' | " + in_cache(cache.path(), "embed --model encoder"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("{\"embedding\":["), std::string::npos) << r.output;
+
+  // A folder named "decoder" here that is not a model: it is what --model means.
+  std::filesystem::create_directories(here.file("decoder"));
+  r = test::run_command("cd '" + here.path() + "' && " +
+                        in_cache(cache.path(), "generate --model decoder --prompt x --max-new-tokens 1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.output.find("model cache"), std::string::npos) << "the folder here was used: " << r.output;
+
+  r = test::run_command(in_cache(cache.path(), "generate --model missing-model --prompt x"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("'missing-model' is not in the model cache " + cache.path()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("run scripts/fetch_models.sh"), std::string::npos) << r.output;
+}
+
 // A tiny E2LLM model trained for a few steps on base models named in a
 // model cache, exported, and used by `answer` without --model.
 TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes) {

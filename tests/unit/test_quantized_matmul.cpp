@@ -12,6 +12,7 @@
 
 #include "e2llm/core/error.h"
 #include "e2llm/io/gguf.h"
+#include "e2llm/nn/lora.h"
 #include "e2llm/nn/quantized_matmul.h"
 #include "test_util.h"
 
@@ -198,6 +199,65 @@ TEST(QuantizedMatmul, RowOrderPicksStoredRows) {
     const torch::Tensor ids = torch::tensor({3, 0}, torch::kInt64);
     EXPECT_TRUE(torch::equal(nn::quantized_rows(m.q, ids), reordered.index_select(0, ids)));
   }
+}
+
+TEST(QuantizedMatmul, SeveralMatricesAtOnceEqualEachAlone) {
+  // Mixed types and row counts (as Gemma's q/k/v), so the rows of one thread
+  // cross from one matrix into the next; one token, a few, and the tiled path.
+  const auto kernels = available_kernels();
+  const int64_t cols = 256;
+  std::vector<RandomMatrix> ms;
+  ms.push_back(random_matrix(type_cases()[1], 37, cols, 51));  // Q4_1
+  ms.push_back(random_matrix(type_cases()[6], 13, cols, 52));  // Q5_K
+  ms.push_back(random_matrix(type_cases()[4], 20, cols, 53));  // Q8_0
+  std::vector<const QuantizedTensor*> ws;
+  for (const RandomMatrix& m : ms) ws.push_back(&m.q);
+  torch::manual_seed(6);
+  for (int64_t n : {int64_t{1}, int64_t{3}, nn::kQuantizedTiledFromTokens})
+    for (QuantKernel k : kernels) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " " + nn::quant_kernel_name(k));
+      KernelGuard guard(k);
+      const torch::Tensor x = torch::randn({2, n, cols});
+      const std::vector<torch::Tensor> ys = nn::quantized_linears(x, ws);
+      ASSERT_EQ(ys.size(), ws.size());
+      for (size_t i = 0; i < ws.size(); ++i) {
+        ASSERT_EQ(ys[i].sizes(), torch::IntArrayRef({2, n, ws[i]->rows}));
+        EXPECT_TRUE(torch::equal(ys[i], nn::quantized_linear(x, *ws[i]))) << "matrix " << i;
+      }
+    }
+  using testing::HasSubstr;
+  RandomMatrix narrow = random_matrix(type_cases()[0], 4, 64, 54);
+  EXPECT_THAT(error_of([&] { nn::quantized_linears(torch::randn({1, cols}), {ws[0], &narrow.q}); }),
+              HasSubstr("input of width 256 for a [4, 64] matrix"));
+}
+
+TEST(QuantizedMatmul, LayersForwardTogetherAsEachAlone) {
+  // Bias and LoRA (with a non-zero B) are added per layer after the shared product.
+  const int64_t cols = 64;
+  std::vector<std::shared_ptr<RandomMatrix>> ms;
+  std::vector<nn::Linear> layers;
+  for (int64_t rows : {24, 8}) {
+    ms.push_back(std::make_shared<RandomMatrix>(random_matrix(type_cases()[0], rows, cols, 60 + rows)));
+    const auto weights = std::shared_ptr<const QuantizedTensor>(ms.back(), &ms.back()->q);
+    layers.emplace_back(weights, torch::randn({rows}));
+    layers.back()->attach_lora({.rank = 2});
+    torch::NoGradGuard no_grad;
+    layers.back()->lora_B->weight.normal_();
+  }
+  const torch::Tensor x = torch::randn({1, 1, cols});
+  const std::vector<torch::Tensor> together = nn::forward_together({layers[0].get(), layers[1].get()}, x);
+  ASSERT_EQ(together.size(), 2u);
+  for (size_t i = 0; i < layers.size(); ++i) EXPECT_TRUE(torch::equal(together[i], layers[i]->forward(x))) << i;
+
+  // A float layer among them: each runs on its own, with the same results.
+  nn::Linear dense(torch::randn({5, cols}));
+  const std::vector<torch::Tensor> mixed = nn::forward_together({layers[0].get(), dense.get()}, x);
+  EXPECT_TRUE(torch::equal(mixed[0], together[0]));
+  EXPECT_TRUE(torch::equal(mixed[1], dense->forward(x)));
+
+  const torch::Tensor needs_grad = x.clone().requires_grad_(true);
+  EXPECT_THAT(error_of([&] { nn::forward_together({layers[0].get(), layers[1].get()}, needs_grad); }),
+              testing::HasSubstr("a gradient cannot flow through quantized weights"));
 }
 
 TEST(QuantizedMatmul, BadInputsAreClearErrors) {

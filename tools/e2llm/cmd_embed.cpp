@@ -124,7 +124,7 @@ void run_embed(const EmbedOptions& o) {
 CommandRegistrar registrar("embed", [](CLI::App& app) {
   auto o = std::make_shared<EmbedOptions>();
   auto* cmd = app.add_subcommand("embed", "Embed JSON Lines {\"text\": ...} from stdin with a text encoder");
-  cmd->add_option("--model", o->model, "Hugging Face encoder folder (BERT, XLM-RoBERTa, GTE-v1.5)")->required();
+  add_model_option(cmd, o->model, "Hugging Face encoder folder (BERT, XLM-RoBERTa, GTE-v1.5)")->required();
   cmd->add_option("--pooling", o->pooling,
                   "cls, mean or segments (default: the folder's sentence-transformers pooling, else mean)");
   cmd->add_option("--k", o->k, "Vectors per text for --pooling segments")->check(CLI::PositiveNumber);

@@ -9,7 +9,6 @@
 #include "e2llm/eval/evaluator.h"
 #include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
-#include "e2llm/io/model_cache.h"
 
 namespace e2llm::cli {
 namespace {
@@ -87,7 +86,7 @@ void run_eval_command(EvalArgs a) {
     o.metric = *metric;
   }
   // A model name becomes its path once the options and data have been checked.
-  if (!is_e2llm) a.model = resolve_model_path(a.model);
+  if (!is_e2llm) a.model = model_argument(a.model);
   o.settings = settings(a);
 
   auto make_method = [&]() -> std::unique_ptr<Method> {

@@ -91,7 +91,7 @@ void run_generate(const GenerateArgs& a) {
 CommandRegistrar registrar("generate", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a decoder LLM (HF folder or .gguf)");
   auto a = std::make_shared<GenerateArgs>();
-  cmd->add_option("--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
+  add_model_option(cmd, a->model, "Model: Hugging Face folder or .gguf file")->required();
   auto* prompt = cmd->add_option("--prompt", a->prompt, "Prompt text");
   auto* prompt_file = cmd->add_option("--prompt-file", a->prompt_file,
                                       "Read the prompt from this file ('-': standard input), for prompts longer "

@@ -82,7 +82,7 @@ CommandRegistrar tokenize_registrar("tokenize", [](CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto add_special = std::make_shared<bool>(true);
   auto bytes = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "tokenizer.json, tokenizer.model, .gguf file, or model folder")->required();
+  add_model_option(cmd, *model, "tokenizer.json, tokenizer.model, .gguf file, or model folder")->required();
   cmd->add_flag("--add-special-tokens,!--no-add-special-tokens", *add_special,
                 "Add the model's special tokens ([CLS]/[SEP], BOS, ...); default on");
   cmd->add_flag("--byte-offsets", *bytes, "Print UTF-8 byte offsets instead of code-point offsets");
@@ -93,7 +93,7 @@ CommandRegistrar detokenize_registrar("detokenize", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("detokenize", "Decode JSON Lines {\"ids\": [...]} from stdin");
   auto model = std::make_shared<std::string>();
   auto keep_special = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "tokenizer.json, tokenizer.model, .gguf file, or model folder")->required();
+  add_model_option(cmd, *model, "tokenizer.json, tokenizer.model, .gguf file, or model folder")->required();
   cmd->add_flag("--keep-special-tokens", *keep_special, "Write special tokens into the text instead of skipping them");
   cmd->callback([model, keep_special] { run_detokenize(*model, !*keep_special); });
 });

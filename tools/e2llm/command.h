@@ -27,6 +27,15 @@ void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling);
 // decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
+// A --model argument: a file or folder that exists as given, else a model
+// name looked up in the model cache (e2llm/io/model_cache.h), whose error says
+// to run scripts/fetch_models.sh. So a file here wins over a cached namesake.
+std::string model_argument(const std::string& given);
+
+// A required-or-not --model option described by `what` ("Hugging Face
+// encoder folder"), resolved by model_argument as it is parsed.
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& what);
+
 // The trained E2LLM model that ships with e2llm (models/ in the checkout,
 // share/e2llm/models/ once installed; docs/model.md): what answer, eval and
 // serve use without --model/--checkpoint. $E2LLM_MODEL overrides it. An

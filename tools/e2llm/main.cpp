@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "command.h"
 #include "e2llm/core/error.h"
 #include "e2llm/core/runtime.h"
+#include "e2llm/io/model_cache.h"
 
 namespace e2llm::cli {
 
@@ -31,6 +33,17 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
                    "float32), quantized, float32 or bfloat16")
       ->check(CLI::IsMember({"auto", "quantized", "float32", "fp32", "bfloat16", "bf16"}))
       ->capture_default_str();
+}
+
+std::string model_argument(const std::string& given) {
+  return std::filesystem::exists(given) ? given : resolve_model_path(given);
+}
+
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& what) {
+  return cmd
+      ->add_option("--model", model,
+                   what + ", or the name of a model scripts/fetch_models.sh fetched (e.g. " + "SmolLM2-135M-Instruct.Q4_1.gguf)")
+      ->transform([](const std::string& given) { return model_argument(given); }, "", "");
 }
 
 void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling) {

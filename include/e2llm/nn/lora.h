@@ -63,7 +63,11 @@ class LinearImpl : public torch::nn::Module {
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
 
  private:
+  friend std::vector<torch::Tensor> forward_together(const std::vector<LinearImpl*>& layers, const torch::Tensor& x);
   torch::Tensor base_forward(const torch::Tensor& x);
+  torch::Tensor with_adapter(const torch::Tensor& x, torch::Tensor base_output);  // + the LoRA path, if any
+  void check_no_gradient(const torch::Tensor& x) const;  // quantized weights are inference only
+  torch::Tensor finish_quantized(const torch::Tensor& x, torch::Tensor y) const;  // + bias, in x's dtype
   std::shared_ptr<const QuantizedTensor> quantized_;
   int64_t in_features_ = 0, out_features_ = 0;
   double scaling_ = 0.0;
@@ -71,6 +75,12 @@ class LinearImpl : public torch::nn::Module {
   bool merged_ = false;
 };
 TORCH_MODULE(Linear);
+
+// forward() of several layers on the same input (q/k/v, gate/up). When all
+// hold quantized weights, their base products run as one call of
+// quantized_linears (one activation quantization, one parallel region);
+// otherwise each layer runs on its own. Results equal each layer's forward(x).
+std::vector<torch::Tensor> forward_together(const std::vector<LinearImpl*>& layers, const torch::Tensor& x);
 
 // Attaches adapters to every matching nn::Linear below `root`; returns the
 // names of the wrapped modules. Throws when no module matches.

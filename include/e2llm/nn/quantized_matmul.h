@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include <string>
+#include <vector>
 
 #include "e2llm/io/weights.h"
 
@@ -40,6 +41,11 @@ bool quantized_matmul_supports(GgmlType type);
 // x [..., w.cols] (float32 or bfloat16) -> x · Wᵀ [..., w.rows] in float32.
 // Inference only: no gradient flows through it.
 torch::Tensor quantized_linear(const torch::Tensor& x, const QuantizedTensor& w);
+
+// x · Wᵢᵀ for several matrices of the same width at once (q/k/v, gate/up): the
+// activations are quantized once and one parallel region covers every row.
+// Each result equals quantized_linear(x, *ws[i]).
+std::vector<torch::Tensor> quantized_linears(const torch::Tensor& x, const std::vector<const QuantizedTensor*>& ws);
 
 // Rows `ids` (int64, any shape) of w dequantized: [ids..., w.cols] float32
 // (an embedding lookup).
