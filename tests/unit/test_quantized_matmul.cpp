@@ -240,7 +240,9 @@ TEST(QuantizedMatmul, LayersForwardTogetherAsEachAlone) {
     ms.push_back(std::make_shared<RandomMatrix>(random_matrix(type_cases()[0], rows, cols, 60 + rows)));
     const auto weights = std::shared_ptr<const QuantizedTensor>(ms.back(), &ms.back()->q);
     layers.emplace_back(weights, torch::randn({rows}));
-    layers.back()->attach_lora({.rank = 2});
+    nn::LoraConfig lora;
+    lora.rank = 2;
+    layers.back()->attach_lora(lora);
     torch::NoGradGuard no_grad;
     layers.back()->lora_B->weight.normal_();
   }
