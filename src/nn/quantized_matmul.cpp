@@ -625,6 +625,44 @@ void tiled_product(const torch::Tensor& x2d, const QuantizedTensor& w, torch::Te
   }
 }
 
+// Fewer than kQuantizedTiledFromTokens rows of x2d times every matrix, into ys
+// ([n, rows] each) through the integer kernels.
+void few_tokens_product(const torch::Tensor& x2d, const std::vector<const QuantizedTensor*>& ws,
+                        std::vector<torch::Tensor>& ys) {
+  const int64_t n = x2d.size(0), cols = x2d.size(1);
+  // The activations are quantized once for all matrices, and one parallel
+  // region covers the rows of them all: q/k/v or gate/up of a decoding step
+  // cost one fork and join, not three or two (docs/decoder.md).
+  const QuantKernel kernel = resolved_quant_kernel();
+  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, cols, kernel == QuantKernel::kAvx512);
+  std::vector<int16_t> reordered;
+  std::vector<Job> jobs;
+  std::vector<int64_t> first_row{0};  // of each matrix in the rows of all
+  for (size_t i = 0; i < ws.size(); ++i) {
+    Job job{ws[i], &a, ys[i].data_ptr<float>()};
+    if (kernel == QuantKernel::kAvx512 && (ws[i]->type == GgmlType::Q4_0 || ws[i]->type == GgmlType::Q4_1)) {
+      if (reordered.empty()) reordered = nibble_order(a);
+      job.reordered_xq = reordered.data();
+    }
+    jobs.push_back(job);
+    first_row.push_back(first_row.back() + ws[i]->rows);
+  }
+  // Enough rows per task that a thread's share is mostly streaming weights
+  // (and a multiple of 4, the rows the Q4 kernel takes at once).
+  at::parallel_for(0, first_row.back(), 16, [&](int64_t begin, int64_t end) {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const int64_t r0 = std::max(begin, first_row[i]) - first_row[i];
+      const int64_t r1 = std::min(end, first_row[i + 1]) - first_row[i];
+      if (r0 >= r1) continue;
+      switch (kernel) {
+        case QuantKernel::kAvx512: rows_avx512(jobs[i], r0, r1); break;
+        case QuantKernel::kAvx2: rows_avx2(jobs[i], r0, r1); break;
+        default: rows_portable(jobs[i], r0, r1); break;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 std::string quant_kernel_name(QuantKernel kernel) {
@@ -671,47 +709,18 @@ std::vector<torch::Tensor> quantized_linears(const torch::Tensor& x, const std::
   const int64_t cols = ws.front()->cols;
   const torch::Tensor x2d = x.detach().to(torch::kFloat32).reshape({-1, cols}).contiguous();
   const int64_t n = x2d.size(0);
-  std::vector<torch::Tensor> ys;
-  for (const QuantizedTensor* w : ws) {
-    std::vector<int64_t> out_shape = x.sizes().vec();
-    out_shape.back() = w->rows;
-    ys.push_back(torch::empty({n, w->rows}, torch::kFloat32));
-    if (n >= kQuantizedTiledFromTokens) tiled_product(x2d, *w, ys.back());
-    ys.back() = ys.back().view(out_shape);
+  std::vector<torch::Tensor> ys;  // [n, rows] each, in x's shape once computed
+  for (const QuantizedTensor* w : ws) ys.push_back(torch::empty({n, w->rows}, torch::kFloat32));
+  if (n >= kQuantizedTiledFromTokens) {
+    for (size_t i = 0; i < ws.size(); ++i) tiled_product(x2d, *ws[i], ys[i]);
+  } else if (n > 0) {
+    few_tokens_product(x2d, ws, ys);
   }
-  if (n == 0 || n >= kQuantizedTiledFromTokens) return ys;
-
-  // The activations are quantized once for all matrices, and one parallel
-  // region covers the rows of them all: q/k/v or gate/up of a decoding step
-  // cost one fork and join, not three or two (docs/decoder.md).
-  const QuantKernel kernel = resolved_quant_kernel();
-  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, cols, kernel == QuantKernel::kAvx512);
-  std::vector<int16_t> reordered;
-  std::vector<Job> jobs;
-  std::vector<int64_t> first_row{0};  // of each matrix in the rows of all
   for (size_t i = 0; i < ws.size(); ++i) {
-    Job job{ws[i], &a, ys[i].data_ptr<float>()};
-    if (kernel == QuantKernel::kAvx512 && (ws[i]->type == GgmlType::Q4_0 || ws[i]->type == GgmlType::Q4_1)) {
-      if (reordered.empty()) reordered = nibble_order(a);
-      job.reordered_xq = reordered.data();
-    }
-    jobs.push_back(job);
-    first_row.push_back(first_row.back() + ws[i]->rows);
+    std::vector<int64_t> out_shape = x.sizes().vec();
+    out_shape.back() = ws[i]->rows;
+    ys[i] = ys[i].view(out_shape);
   }
-  // Enough rows per task that a thread's share is mostly streaming weights
-  // (and a multiple of 4, the rows the Q4 kernel takes at once).
-  at::parallel_for(0, first_row.back(), 16, [&](int64_t begin, int64_t end) {
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      const int64_t r0 = std::max(begin, first_row[i]) - first_row[i];
-      const int64_t r1 = std::min(end, first_row[i + 1]) - first_row[i];
-      if (r0 >= r1) continue;
-      switch (kernel) {
-        case QuantKernel::kAvx512: rows_avx512(jobs[i], r0, r1); break;
-        case QuantKernel::kAvx2: rows_avx2(jobs[i], r0, r1); break;
-        default: rows_portable(jobs[i], r0, r1); break;
-      }
-    }
-  });
   return ys;
 }
 

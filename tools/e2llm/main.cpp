@@ -42,7 +42,7 @@ std::string model_argument(const std::string& given) {
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& what) {
   return cmd
       ->add_option("--model", model,
-                   what + ", or the name of a model scripts/fetch_models.sh fetched (e.g. " + "SmolLM2-135M-Instruct.Q4_1.gguf)")
+                   what + ", or the name of a model scripts/fetch_models.sh fetched (e.g. SmolLM2-135M-Instruct.Q4_1.gguf)")
       ->transform([](const std::string& given) { return model_argument(given); }, "", "");
 }
 
