@@ -106,7 +106,7 @@ EvalReport run_eval(const std::vector<Example>& examples, const std::function<st
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         nlohmann::json extra = answer.extra.is_object() ? answer.extra : nlohmann::json::object();
         extra["seconds"] = seconds;
-        log.append({ex->id, answer.text}, extra);
+        log.append({ex->id, answer.text, answer.skipped}, extra);
         ++report.computed;
         if (bar) bar->advance();
       }
@@ -119,6 +119,7 @@ EvalReport run_eval(const std::vector<Example>& examples, const std::function<st
   references.reserve(count);
   for (const Example& ex : selected) references.push_back({ex.id, ex.answers});
   ScoredPredictions scored = score_predictions(options.metric, references, read_predictions(predictions_path));
+  report.skipped = scored.skipped;
   report.row = {options.method_name, options.dataset_name, scored.aggregate};
   report.markdown = metrics_markdown({report.row});
 

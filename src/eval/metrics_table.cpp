@@ -17,8 +17,11 @@ std::vector<std::string> score_columns(const std::vector<MetricsRow>& rows) {
   return columns;
 }
 
+// "n" and "skipped" count examples; the other columns are percentages.
+bool is_count(const std::string& name) { return name == "n" || name == "skipped"; }
+
 std::string format_value(const std::string& name, double value) {
-  return name == "n" ? fmt::format("{}", static_cast<int64_t>(std::llround(value))) : fmt::format("{:.2f}", value);
+  return is_count(name) ? fmt::format("{}", static_cast<int64_t>(std::llround(value))) : fmt::format("{:.2f}", value);
 }
 
 std::string format_duration(double seconds) {
@@ -53,7 +56,7 @@ std::string metrics_markdown(const std::vector<MetricsRow>& rows) {
 nlohmann::ordered_json scores_json(const NamedScores& scores) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& [name, value] : scores) {
-    if (name == "n") {
+    if (is_count(name)) {
       j[name] = static_cast<int64_t>(std::llround(value));
     } else {
       j[name] = value;

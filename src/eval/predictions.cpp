@@ -34,7 +34,8 @@ std::vector<Prediction> parse_predictions(const std::string& text, const std::st
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       auto j = nlohmann::json::parse(line);
-      Prediction p{json_fields::id_field(j, "id"), json_fields::string_field(j, "prediction")};
+      Prediction p{json_fields::id_field(j, "id"), json_fields::string_field(j, "prediction"), ""};
+      if (j.contains("skipped")) p.skipped = json_fields::string_field(j, "skipped");
       E2LLM_CHECK(seen.insert(p.id).second, "id '{}' appears twice", p.id);
       out.push_back(std::move(p));
     } catch (const nlohmann::json::exception& e) {
@@ -71,6 +72,7 @@ PredictionLog::~PredictionLog() {
 void PredictionLog::append(const Prediction& p, const nlohmann::json& extra) {
   E2LLM_CHECK(!done(p.id), "{}: id '{}' already has a prediction", path_, p.id);
   nlohmann::ordered_json j = {{"id", p.id}, {"prediction", p.prediction}};
+  if (!p.skipped.empty()) j["skipped"] = p.skipped;
   for (const auto& [key, value] : extra.items()) j[key] = value;
   std::string line = j.dump() + "\n";
   bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
@@ -90,16 +92,21 @@ std::vector<Reference> read_references(const std::string& path) {
 
 ScoredPredictions score_predictions(MetricKind kind, const std::vector<Reference>& references,
                                     const std::vector<Prediction>& predictions) {
-  std::unordered_map<std::string, const std::string*> by_id;
-  for (const auto& p : predictions) by_id[p.id] = &p.prediction;
+  std::unordered_map<std::string, const Prediction*> by_id;
+  for (const auto& p : predictions) by_id[p.id] = &p;
   ScoredPredictions out;
   for (const auto& r : references) {
     auto it = by_id.find(r.id);
     E2LLM_CHECK(it != by_id.end(), "no prediction for id '{}'", r.id);
+    if (!it->second->skipped.empty()) {
+      ++out.skipped;
+      continue;
+    }
     out.ids.push_back(r.id);
-    out.per_example.push_back(score_example(kind, r.answers, *it->second));
+    out.per_example.push_back(score_example(kind, r.answers, it->second->prediction));
   }
   out.aggregate = aggregate_scores(kind, out.per_example);
+  if (out.skipped > 0) out.aggregate.emplace_back("skipped", static_cast<double>(out.skipped));
   return out;
 }
 

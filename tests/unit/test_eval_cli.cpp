@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "e2llm/eval/baselines.h"
@@ -93,7 +94,7 @@ TEST_F(EvalCli, WritesPredictionsAndMetricsAndResumes) {
   EXPECT_NE(other.output.find("other settings"), std::string::npos) << other.output;
 }
 
-TEST_F(EvalCli, RagFitsTheWindowAndFullRefusesWhatDoesNot) {
+TEST_F(EvalCli, RagFitsTheWindowAndFullSkipsWhatDoesNotFit) {
   auto rag = test::run_cli(baseline("rag", dir.file("rag"), 2) + " --rag-chunk-size 16");
   ASSERT_EQ(rag.exit_code, 0) << rag.output;
   for (const std::string& line : lines_of(dir.file("rag/predictions.jsonl"))) {
@@ -102,22 +103,40 @@ TEST_F(EvalCli, RagFitsTheWindowAndFullRefusesWhatDoesNot) {
     EXPECT_GE(j.at("selected").size(), 1u) << line;
     EXPECT_GT(j.at("bm25_hits").get<int>(), 0) << line;  // the question's key is in some chunk
   }
-  auto full = test::run_cli(baseline("full", dir.file("full"), 2));
-  EXPECT_EQ(full.exit_code, 1) << full.output;
-  EXPECT_NE(full.output.find("e2llm: error: example 'kv-0': the context has"), std::string::npos) << full.output;
-  EXPECT_NE(full.output.find("use --method truncate or rag"), std::string::npos) << full.output;
-  // A context that fits: full keeps all of it. (Into the refused run's folder:
-  // it holds no predictions, so other settings are welcome there.)
+  // Two examples too long for the window and one shortened to fit: full
+  // answers the one that fits and counts the others as skipped.
   nlohmann::json shortened = nlohmann::json::parse(lines_of(data).at(0));
   const std::string context = shortened.at("context");
   shortened["context"] = context.substr(0, context.find(' ', 100));
-  write_file_atomic(dir.file("short.jsonl"), shortened.dump() + "\n");
-  auto fits = test::run_cli("eval --method full --model " + models.decoder + " --data " + dir.file("short.jsonl") +
-                            " --output " + dir.file("full") + " --metric qa --window 64 --max-new-tokens 2 --no-progress");
-  ASSERT_EQ(fits.exit_code, 0) << fits.output;
-  auto j = nlohmann::json::parse(lines_of(dir.file("full/predictions.jsonl")).at(0));
-  EXPECT_EQ(j.at("kept_tokens"), j.at("context_tokens"));
-  EXPECT_GT(j.at("context_tokens").get<int>(), 10);
+  shortened["id"] = "kv-short";
+  const auto long_ones = lines_of(data);
+  write_file_atomic(dir.file("mixed.jsonl"), long_ones.at(0) + "\n" + shortened.dump() + "\n" + long_ones.at(1) + "\n");
+  const std::string full = "eval --method full --model " + models.decoder + " --data " + dir.file("mixed.jsonl") +
+                           " --output " + dir.file("full") + " --metric qa --window 64 --max-new-tokens 2 --no-progress";
+  auto r = test::run_cli(full);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 examples skipped"), std::string::npos) << r.output;
+  std::map<std::string, nlohmann::json> by_id;
+  for (const std::string& line : lines_of(dir.file("full/predictions.jsonl"))) {
+    auto j = nlohmann::json::parse(line);
+    by_id[j.at("id")] = j;
+  }
+  ASSERT_EQ(by_id.size(), 3u);
+  EXPECT_FALSE(by_id["kv-short"].contains("skipped"));
+  EXPECT_EQ(by_id["kv-short"].at("kept_tokens"), by_id["kv-short"].at("context_tokens"));
+  EXPECT_GT(by_id["kv-short"].at("context_tokens").get<int>(), 10);
+  for (const char* id : {"kv-0", "kv-1"}) {
+    EXPECT_NE(by_id[id].value("skipped", "").find("the context has"), std::string::npos) << by_id[id].dump();
+    EXPECT_FALSE(by_id[id].contains("kept_tokens")) << by_id[id].dump();
+  }
+  auto scores = read_json_file(dir.file("full/metrics.json")).at("rows").at(0).at("scores");
+  EXPECT_EQ(scores.at("n"), 1);
+  EXPECT_EQ(scores.at("skipped"), 2);
+  // A rerun resumes: nothing is answered again, the skipped stay skipped.
+  auto again = test::run_cli(full);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("0 answered now"), std::string::npos) << again.output;
+  EXPECT_EQ(read_json_file(dir.file("full/metrics.json")).at("rows").at(0).at("scores").at("skipped"), 2);
 }
 
 TEST_F(EvalCli, E2llmAnswersFromACheckpoint) {

@@ -115,6 +115,11 @@ void run_eval_command(EvalArgs a) {
   std::printf("%s\n", r.markdown.c_str());
   std::printf("%zu examples: %zu answered now in %.1f s, %zu resumed from %s/predictions.jsonl\n", r.examples,
               r.computed, r.seconds, r.resumed, a.output.c_str());
+  if (r.skipped > 0) {
+    std::printf("%zu examples skipped: the method cannot answer them (predictions.jsonl says why); the scores "
+                "are over the other %zu\n",
+                r.skipped, r.examples - r.skipped);
+  }
   std::printf("wrote %s/metrics.json and %s/metrics.md\n", a.output.c_str(), a.output.c_str());
 }
 
@@ -122,7 +127,8 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "eval", "Evaluate E2LLM or a baseline (full, truncate, rag) on a converted dataset; resumable");
   auto a = std::make_shared<EvalArgs>();
-  cmd->add_option("--method", a->method, "e2llm, full, truncate or rag")->required();
+  cmd->add_option("--method", a->method, "e2llm, full (only the examples whose text fits --window; the rest are counted as skipped), "
+                  "truncate or rag")->required();
   cmd->add_option("--data", a->data, "Converted dataset JSONL ({id, context, prompt, answers, meta}; e2llm convert)")
       ->required();
   cmd->add_option("--output", a->output, "Folder for predictions.jsonl, metrics.json, metrics.md, run.json")

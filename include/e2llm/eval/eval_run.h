@@ -17,9 +17,10 @@ namespace e2llm {
 struct Prediction {
   std::string id;
   std::string prediction;
+  std::string skipped;  // why the method gave no answer (e.g. the text does not fit); empty = answered
 };
 
-// {"id", "prediction"} per line. A final line without its newline is what a
+// {"id", "prediction"[, "skipped"]} per line. A final line without its newline is what a
 // killed run leaves behind and is ignored; any other bad line, or an id seen
 // twice, throws e2llm::Error naming file and line.
 std::vector<Prediction> read_predictions(const std::string& path);
@@ -55,10 +56,12 @@ std::vector<Reference> read_references(const std::string& path);
 struct ScoredPredictions {
   std::vector<std::string> ids;             // in reference order
   std::vector<NamedScores> per_example;
-  NamedScores aggregate;
+  NamedScores aggregate;  // over the answered examples; with a "skipped" count when some were skipped
+  size_t skipped = 0;
 };
 // Every reference needs a prediction (throws naming the first missing id);
-// predictions for ids without a reference are ignored.
+// skipped ones are left out of the scores and counted; predictions for ids
+// without a reference are ignored.
 ScoredPredictions score_predictions(MetricKind kind, const std::vector<Reference>& references,
                                     const std::vector<Prediction>& predictions);
 

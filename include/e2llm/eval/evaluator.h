@@ -27,6 +27,7 @@ namespace e2llm {
 struct MethodAnswer {
   std::string text;
   nlohmann::json extra = nlohmann::json::object();  // written beside the prediction (token counts, timings)
+  std::string skipped;  // non-empty: the method cannot answer this example, and why (scored as skipped)
 };
 
 // Something that answers an example: E2LLM or a baseline.
@@ -59,6 +60,7 @@ struct EvalReport {
   size_t examples = 0;  // evaluated (after --limit)
   size_t resumed = 0;   // already in predictions.jsonl
   size_t computed = 0;  // answered in this run
+  size_t skipped = 0;   // of all evaluated, those the method could not answer (left out of the scores)
   double seconds = 0;   // this run's answering time
   MetricsRow row;
   std::string markdown;  // the metrics table
