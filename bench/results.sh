@@ -257,8 +257,9 @@ PY
   done
 fi
 
-# The examples whose whole text fits the window (the `full` method refuses the
-# others): OUT/data/DATASET-full-wWINDOW-nNEW.jsonl.
+# The examples whose whole text fits the window: OUT/data/DATASET-full-wWINDOW-nNEW.jsonl.
+# (`eval --method full` would skip the others too, one prefill-free tokenization
+# each; filtering first keeps the table's n and the heat map's cells to them.)
 full_data() {  # dataset -> prints the file
   local ds=$1 n=${new_tokens[$1]}
   local dst="$data/$ds-full-w$window-n$n.jsonl"
