@@ -98,7 +98,7 @@ class DecoderBaseline : public Method {
     info["new_tokens"] = r.ids.size();
     info["prefill_s"] = r.prefill_seconds;
     info["decode_s"] = r.decode_seconds;
-    return {r.text, std::move(info), ""};
+    return {r.text, std::move(info)};
   }
 
  private:

@@ -34,7 +34,7 @@ std::vector<Prediction> parse_predictions(const std::string& text, const std::st
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       auto j = nlohmann::json::parse(line);
-      Prediction p{json_fields::id_field(j, "id"), json_fields::string_field(j, "prediction"), ""};
+      Prediction p{json_fields::id_field(j, "id"), json_fields::string_field(j, "prediction")};
       if (j.contains("skipped")) p.skipped = json_fields::string_field(j, "skipped");
       E2LLM_CHECK(seen.insert(p.id).second, "id '{}' appears twice", p.id);
       out.push_back(std::move(p));

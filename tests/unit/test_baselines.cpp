@@ -110,7 +110,7 @@ class EchoMethod : public Method {
   explicit EchoMethod(int* calls) : calls_(calls) {}
   MethodAnswer answer(const Example& ex) override {
     ++*calls_;
-    return {ex.context.substr(0, ex.context.find(' ')), {{"words", 1}}, ""};
+    return {ex.context.substr(0, ex.context.find(' ')), {{"words", 1}}};
   }
 
  private:
@@ -189,7 +189,7 @@ TEST(RunEval, AFailingExampleKeepsTheEarlierPredictions) {
    public:
     MethodAnswer answer(const Example& ex) override {
       if (ex.id == "ex2") throw std::runtime_error("out of cheese");
-      return {"x", {}, ""};
+      return {"x", {}};
     }
   };
   TempDir dir;

@@ -110,7 +110,8 @@ TEST_F(EvalCli, RagFitsTheWindowAndFullSkipsWhatDoesNotFit) {
   shortened["context"] = context.substr(0, context.find(' ', 100));
   shortened["id"] = "kv-short";
   const auto long_ones = lines_of(data);
-  write_file_atomic(dir.file("mixed.jsonl"), long_ones.at(0) + "\n" + shortened.dump() + "\n" + long_ones.at(1) + "\n");
+  write_file_atomic(dir.file("mixed.jsonl"),
+                    long_ones.at(0) + "\n" + shortened.dump() + "\n" + long_ones.at(1) + "\n");
   const std::string full = "eval --method full --model " + models.decoder + " --data " + dir.file("mixed.jsonl") +
                            " --output " + dir.file("full") + " --metric qa --window 64 --max-new-tokens 2 --no-progress";
   auto r = test::run_cli(full);

@@ -68,9 +68,9 @@ TEST(PredictionLog, ResumesSkippingDoneIdsAndDropsATornLine) {
   const std::string path = dir.file("pred.jsonl");
   {
     PredictionLog log(path);
-    log.append({"a", "first", ""});
-    log.append({"b", "second", ""}, {{"tokens", 3}});
-    EXPECT_THROW(log.append({"a", "again", ""}), Error);
+    log.append({"a", "first"});
+    log.append({"b", "second"}, {{"tokens", 3}});
+    EXPECT_THROW(log.append({"a", "again"}), Error);
   }
   std::ofstream(path, std::ios::app) << R"({"id": "c", "predic)";  // killed mid-write
   EXPECT_EQ(read_predictions(path).size(), 2u);
@@ -79,7 +79,7 @@ TEST(PredictionLog, ResumesSkippingDoneIdsAndDropsATornLine) {
     EXPECT_TRUE(log.done("a"));
     EXPECT_TRUE(log.done("b"));
     EXPECT_FALSE(log.done("c"));
-    log.append({"c", "third", ""});
+    log.append({"c", "third"});
   }
   auto all = read_predictions(path);
   ASSERT_EQ(all.size(), 3u);

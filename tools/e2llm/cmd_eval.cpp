@@ -127,8 +127,10 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "eval", "Evaluate E2LLM or a baseline (full, truncate, rag) on a converted dataset; resumable");
   auto a = std::make_shared<EvalArgs>();
-  cmd->add_option("--method", a->method, "e2llm, full (only the examples whose text fits --window; the rest are counted as skipped), "
-                  "truncate or rag")->required();
+  cmd->add_option("--method", a->method,
+                  "e2llm, full (only the examples whose text fits --window; the rest are counted as skipped), "
+                  "truncate or rag")
+      ->required();
   cmd->add_option("--data", a->data, "Converted dataset JSONL ({id, context, prompt, answers, meta}; e2llm convert)")
       ->required();
   cmd->add_option("--output", a->output, "Folder for predictions.jsonl, metrics.json, metrics.md, run.json")

@@ -17,7 +17,7 @@ namespace e2llm {
 struct Prediction {
   std::string id;
   std::string prediction;
-  std::string skipped;  // why the method gave no answer (e.g. the text does not fit); empty = answered
+  std::string skipped{};  // why the method gave no answer (e.g. the text does not fit); empty = answered
 };
 
 // {"id", "prediction"[, "skipped"]} per line. A final line without its newline is what a

@@ -27,7 +27,7 @@ namespace e2llm {
 struct MethodAnswer {
   std::string text;
   nlohmann::json extra = nlohmann::json::object();  // written beside the prediction (token counts, timings)
-  std::string skipped;  // non-empty: the method cannot answer this example, and why (scored as skipped)
+  std::string skipped{};  // non-empty: the method cannot answer this example, and why (scored as skipped)
 };
 
 // Something that answers an example: E2LLM or a baseline.
