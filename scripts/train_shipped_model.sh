@@ -22,6 +22,9 @@
 #   MAX_TIME   seconds of training in this run (default 0 = to the stages' max_steps)
 #   NPROC      training processes (default 1; 2 on 2 cores is ~1.2x faster, docs/training.md)
 #   THREADS    threads per training process (default: all cores)
+#   SHORT_INIT_FROM  start the short stage from these tensors; default: the snapshot of it
+#              that earlier machines trained, snapshots/e2llm-minilm-smollm2-short, when the
+#              checkout has one (its README.md says how far it got); empty: from scratch
 #   INIT_FROM  start the long stage from these tensors instead of the short stage
 #              (an exported model, e.g. models/e2llm-minilm-smollm2, or a checkpoint)
 #   VAL_QUERIES  QMSum val queries for choosing the checkpoint (default 40)
@@ -126,8 +129,11 @@ PY
   fi
 }
 init=${INIT_FROM:-}
+snapshot="$root/snapshots/e2llm-minilm-smollm2-short"
+short_init=${SHORT_INIT_FROM-}
+if [ -z "${SHORT_INIT_FROM+set}" ] && [ -d "$snapshot" ]; then short_init=$snapshot; fi
 if [ -z "$init" ]; then
-  train_stage short "$root/configs/e2llm-minilm-smollm2-short.json" "$data/short-mix.jsonl" "" || exit 0
+  train_stage short "$root/configs/e2llm-minilm-smollm2-short.json" "$data/short-mix.jsonl" "$short_init" || exit 0
   init="$out/short/run"
 fi
 train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.jsonl" "$init" || exit 0

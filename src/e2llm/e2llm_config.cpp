@@ -21,6 +21,7 @@ constexpr auto kFields = [](E2llmConfig& c, auto&& visit) {
   visit("chunk_size", c.chunker.chunk_size);
   visit("chunk_overlap", c.chunker.overlap);
   visit("prefer_boundaries", c.chunker.prefer_boundaries);
+  visit("encoder_split_digits", c.encoder_split_digits);
   visit("pooling", json_fields::by_name(c.pooling.mode, parse_pooling_mode, pooling_mode_name));
   visit("pooling_k", c.pooling.k);
   visit("pooling_heads", c.pooling.heads);

@@ -114,7 +114,7 @@ E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
   decoder_options.keep_quantized = quantized_decoder;
   decoder_options.activation_checkpointing = config_.activation_checkpointing;
   decoder_ = load_causal_lm(decoder_path, decoder_options);
-  encoder_tokenizer_ = Tokenizer::from_file(encoder_path);
+  encoder_tokenizer_ = Tokenizer::from_file(encoder_path, TokenizerOptions{config_.encoder_split_digits});
   E2LLM_CHECK(!decoder_->tokenizer_path().empty(), "{}: the decoder has no tokenizer", decoder_path);
   decoder_tokenizer_ = Tokenizer::from_file(decoder_->tokenizer_path());
 

@@ -13,9 +13,17 @@
 namespace e2llm {
 namespace {
 
-std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path) {
-  auto tok = text::PipelineTokenizer::from_json(read_json_file(path), path);
-  return tok;
+std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const TokenizerOptions& options) {
+  nlohmann::json j = read_json_file(path);
+  if (options.split_digits) {
+    // The same document Hugging Face's tokenizers would read had the step been
+    // written into the file.
+    nlohmann::json steps = nlohmann::json::array();
+    if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) steps.push_back(j["pre_tokenizer"]);
+    steps.push_back({{"type", "Digits"}, {"individual_digits", true}});
+    j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", steps}};
+  }
+  return text::PipelineTokenizer::from_json(j, path);
 }
 
 // Code-point index of every byte offset, so byte spans convert in O(1). A
@@ -37,16 +45,20 @@ std::vector<uint32_t> code_point_index(std::string_view text) {
 
 Tokenizer::~Tokenizer() = default;
 
-std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
+std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path, const TokenizerOptions& options) {
   if (is_directory(path)) {
     for (const char* name : {"tokenizer.json", "tokenizer.model"})
-      if (file_exists(path + "/" + name)) return from_file(path + "/" + name);
+      if (file_exists(path + "/" + name)) return from_file(path + "/" + name, options);
     fail("{}: folder holds neither tokenizer.json nor tokenizer.model", path);
   }
   E2LLM_CHECK(file_exists(path), "{}: no such tokenizer file", path);
+  const bool json_file = !path.ends_with(".gguf") && !path.ends_with(".model");
+  E2LLM_CHECK(json_file || !options.split_digits,
+              "{}: splitting numbers into digits needs a tokenizer.json, not a {} file", path,
+              path.ends_with(".gguf") ? "GGUF" : "SentencePiece");
   if (path.ends_with(".gguf")) return text::load_gguf_tokenizer(path);
   if (path.ends_with(".model")) return text::load_sentencepiece_model(path);
-  return load_tokenizer_json(path);
+  return load_tokenizer_json(path, options);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_json_string(std::string_view json, const std::string& origin) {

@@ -62,7 +62,7 @@ TEST_F(EvalCli, WritesPredictionsAndMetricsAndResumes) {
   auto first = test::run_cli(baseline("truncate", out, 2));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("| truncate | kv |"), std::string::npos) << first.output;
-  EXPECT_NE(first.output.find("2 examples: 2 answered now"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("2 examples: 2 run now"), std::string::npos) << first.output;
   const auto before = lines_of(out + "/predictions.jsonl");
   ASSERT_EQ(before.size(), 2u);
   for (const std::string& line : before) {
@@ -80,7 +80,7 @@ TEST_F(EvalCli, WritesPredictionsAndMetricsAndResumes) {
   // All four: the first two are not answered again (their lines stay as they were).
   auto second = test::run_cli(baseline("truncate", out, 4));
   ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_NE(second.output.find("4 examples: 2 answered now"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("4 examples: 2 run now"), std::string::npos) << second.output;
   EXPECT_NE(second.output.find("2 resumed"), std::string::npos) << second.output;
   const auto after = lines_of(out + "/predictions.jsonl");
   ASSERT_EQ(after.size(), 4u);
@@ -136,7 +136,7 @@ TEST_F(EvalCli, RagFitsTheWindowAndFullSkipsWhatDoesNotFit) {
   // A rerun resumes: nothing is answered again, the skipped stay skipped.
   auto again = test::run_cli(full);
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_NE(again.output.find("0 answered now"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("0 run now"), std::string::npos) << again.output;
   EXPECT_EQ(read_json_file(dir.file("full/metrics.json")).at("rows").at(0).at("scores").at("skipped"), 2);
 }
 

@@ -2,6 +2,7 @@
 // decode, lookups, and the tokenize / detokenize CLI.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -144,6 +145,39 @@ TEST(Tokenizer, BadFilesGiveClearErrors) {
   EXPECT_THROW(Tokenizer::from_file(dir.path()), Error);
   std::ofstream(dir.file("bad.model")) << "not a sentencepiece model";
   EXPECT_THROW(Tokenizer::from_file(dir.file("bad.model")), Error);
+}
+
+// split_digits: the encoder reads a number as its digits, after the file's
+// own steps (the rest of the text tokenizes as before), and only where the
+// option can be honoured.
+TEST(Tokenizer, SplitDigitsSpellsNumbersDigitByDigit) {
+  E2LLM_REQUIRE_REAL_MODEL(dir, "all-MiniLM-L6-v2");
+  const std::string text = "The pass key is 27293. Remember it, 1999 was long ago.";
+  auto plain = Tokenizer::from_file(dir);
+  auto split = Tokenizer::from_file(dir, TokenizerOptions{.split_digits = true});
+  const Encoding a = plain->encode(text), b = split->encode(text);
+  auto tokens_of = [](const Encoding& e) {
+    std::string s;
+    for (const auto& t : e.tokens) s += t + " ";
+    return s;
+  };
+  // WordPiece keeps whole-number pieces; the option leaves none.
+  EXPECT_EQ(tokens_of(a).find("2 7 2 9 3"), std::string::npos) << tokens_of(a);
+  EXPECT_EQ(tokens_of(b), "[CLS] the pass key is 2 7 2 9 3 . remember it , 1 9 9 9 was long ago . [SEP] ");
+  // Each digit is the vocabulary's own digit token, and its span is that digit.
+  for (size_t i = 0; i < b.tokens.size(); ++i) {
+    if (b.tokens[i].size() != 1 || !std::isdigit(static_cast<unsigned char>(b.tokens[i][0]))) continue;
+    EXPECT_EQ(b.ids[i], *split->token_to_id(b.tokens[i]));
+    EXPECT_EQ(text.substr(b.byte_offsets[i].first, b.byte_offsets[i].second - b.byte_offsets[i].first), b.tokens[i]);
+  }
+  const std::string words = "no numbers here, only words.";
+  EXPECT_EQ(plain->encode(words).ids, split->encode(words).ids);
+  try {
+    Tokenizer::from_file(fixture("spm_bpe.model"), TokenizerOptions{.split_digits = true});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a tokenizer.json"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TokenizeCli, TokenizeAndDetokenizeRoundTrip) {

@@ -113,7 +113,7 @@ void run_eval_command(EvalArgs a) {
   };
   EvalReport r = run_eval(examples, make_method, o);
   std::printf("%s\n", r.markdown.c_str());
-  std::printf("%zu examples: %zu answered now in %.1f s, %zu resumed from %s/predictions.jsonl\n", r.examples,
+  std::printf("%zu examples: %zu run now in %.1f s, %zu resumed from %s/predictions.jsonl\n", r.examples,
               r.computed, r.seconds, r.resumed, a.output.c_str());
   if (r.skipped > 0) {
     std::printf("%zu examples skipped: the method cannot answer them (predictions.jsonl says why); the scores "

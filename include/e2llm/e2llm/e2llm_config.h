@@ -26,6 +26,9 @@ struct E2llmConfig {
   // chunk_size is the encoder-token budget per chunk WITHOUT [CLS]/[SEP];
   // 0 = the encoder's position limit minus 2 (510 for BERT).
   ChunkerOptions chunker{0, 0, true};
+  // The encoder's tokenizer splits numbers into single digits
+  // (TokenizerOptions::split_digits): keys and figures become learnable.
+  bool encoder_split_digits = false;
   PoolingConfig pooling{PoolingMode::kMean, 1, 8, false};
   int64_t adapter_hidden = 0;  // 0 = decoder width
   bool markers = true;         // learned begin/end embeddings around the soft tokens

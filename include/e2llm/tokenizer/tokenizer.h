@@ -52,11 +52,22 @@ struct SpecialTokenIds {
   std::optional<int64_t> bos, eos, pad, unk, cls, sep, mask;
 };
 
+// Changes to a tokenizer as its file defines it.
+struct TokenizerOptions {
+  // Split numbers into single digits after the file's own pre-tokenizer, as
+  // Hugging Face's Digits(individual_digits=True) step does. A WordPiece
+  // vocabulary then spells "27293" as five digit tokens instead of pieces like
+  // "272" "##93", so a model trained to read numbers out of the encoder learns
+  // ten digits instead of every one of the vocabulary's ~860 number pieces.
+  // tokenizer.json files only.
+  bool split_digits = false;
+};
+
 class Tokenizer {
  public:
   // `path`: tokenizer.json, tokenizer.model, *.gguf, or a folder holding
   // tokenizer.json or tokenizer.model.
-  static std::unique_ptr<Tokenizer> from_file(const std::string& path);
+  static std::unique_ptr<Tokenizer> from_file(const std::string& path, const TokenizerOptions& options = {});
   // The text of a tokenizer.json; `origin` names it in error messages.
   static std::unique_ptr<Tokenizer> from_json_string(std::string_view json, const std::string& origin = "<json>");
 
