@@ -310,11 +310,15 @@ struct Avx2Block {
   static E2LLM_TARGET_AVX2 inline Acc zero() { return _mm256_setzero_ps(); }
   static E2LLM_TARGET_AVX2 inline float total(Acc x) { return DotAvx2<false>::total(x); }
   static E2LLM_TARGET_AVX2 inline Acc sum(Acc a, Acc b) { return _mm256_add_ps(a, b); }
-  static E2LLM_TARGET_AVX2 inline void add(Acc& acc, const Codes& w, const int16_t* xq, float scale) {
+  // `scale` in every lane (the eight-block loop passes one block's lane of its scales).
+  static E2LLM_TARGET_AVX2 inline void add(Acc& acc, const Codes& w, const int16_t* xq, __m256 scale) {
     const __m256i p = _mm256_add_epi32(
         _mm256_madd_epi16(w.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq))),
         _mm256_madd_epi16(w.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16))));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc);
+  }
+  static E2LLM_TARGET_AVX2 inline void add(Acc& acc, const Codes& w, const int16_t* xq, float scale) {
+    add(acc, w, xq, _mm256_set1_ps(scale));
   }
 };
 
@@ -437,13 +441,7 @@ E2LLM_ALWAYS_INLINE void block32_rows_one_token(const Job& job, int64_t r0, int6
   }
 }
 
-// One token on AVX2, eight blocks at a time. Per block, the loop above spends
-// about as many instructions on the block's float16 scales as on its 32
-// products: two scalar conversions, the products with dx, the offset term and
-// a broadcast. Here the d (and m) of eight blocks are gathered into one vector
-// and converted by one vcvtph2ps, multiplied by the eight dx at once, the
-// offset terms summed in one fused multiply-add; a block then only takes its
-// lane of the scales. (The other block types and paths keep the loop above.)
+// ---- one token on AVX2: the scales of eight blocks at once ---------------------------
 // The float16 at byte `at` of 8 consecutive blocks.
 E2LLM_TARGET_AVX2 inline __m128i eight_halves(const uint8_t* src, size_t block_bytes, size_t at) {
   auto h = [&](int i) {
@@ -473,11 +471,16 @@ E2LLM_TARGET_AVX2 inline void block_times_lane(const uint8_t* block, const int16
                                                __m256& acc) {
   Avx2Block::Codes w;
   Avx2Block::decode<F16cHalf>(kType, block, w);  // its scalar scales go unused
-  const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                                     _mm256_madd_epi16(w.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16))));
-  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(j)), acc);
+  Avx2Block::add(acc, w, x, _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(j)));
 }
 
+// One token on AVX2, eight blocks at a time. Per block, block32_rows_one_token spends
+// about as many instructions on the block's float16 scales as on its 32
+// products: two scalar conversions, the products with dx, the offset term and
+// a broadcast. Here the d (and m) of eight blocks are gathered into one vector
+// and converted by one vcvtph2ps, multiplied by the eight dx at once, the
+// offset terms summed in one fused multiply-add; a block then only takes its
+// lane of the scales. (The other block types and paths keep block32_rows_one_token.)
 template <GgmlType kType>
 E2LLM_TARGET_AVX2 inline void block32_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
   const int64_t k = job.w->cols, blocks = k / 32, whole = blocks / 8 * 8;
