@@ -4,9 +4,11 @@
 // to set beside bench_gemm's peak and the weight bytes read per second to set
 // beside bench_bandwidth's.
 // Needs the model in $E2LLM_MODEL_CACHE (scripts/fetch_models.sh); skipped otherwise.
+// Threads: $E2LLM_BENCH_THREADS, else every core.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -112,21 +114,31 @@ void BM_Decode(benchmark::State& state, const std::string& weights) {
 // embedding as the output head included) times one token's activations, as
 // one decoded token does, without the rest of the layer. Its weights_GB/s
 // against bench_bandwidth is the kernels' share of the memory limit; the gap
-// to BM_Decode/quantized is everything else in a decoding step.
+// to BM_Decode/quantized is everything else in a decoding step. The
+// counters <type>_ms say how the time splits over the block types.
 void BM_QuantizedMatvecs(benchmark::State& state) {
   if (skip_without_model(state)) return;
   torch::InferenceMode inference;
   auto weights = e2llm::open_weights(model_path());
-  std::vector<e2llm::QuantizedTensor> matrices;
+  std::map<std::string, std::vector<e2llm::QuantizedTensor>> by_type;
   for (const auto& name : weights->names())
     if (auto q = weights->quantized(name); q && e2llm::nn::quantized_matmul_supports(q->type))
-      matrices.push_back(*q);
+      by_type[e2llm::ggml_type_traits(q->type).name].push_back(*q);
   std::map<int64_t, torch::Tensor> inputs;
-  for (const auto& m : matrices)
-    if (!inputs.count(m.cols)) inputs[m.cols] = torch::randn({1, m.cols});
+  for (const auto& [type, matrices] : by_type)
+    for (const auto& m : matrices)
+      if (!inputs.count(m.cols)) inputs[m.cols] = torch::randn({1, m.cols});
+  std::map<std::string, double> seconds;
   for (auto _ : state)
-    for (const auto& m : matrices) benchmark::DoNotOptimize(e2llm::nn::quantized_linear(inputs[m.cols], m).data_ptr());
+    for (const auto& [type, matrices] : by_type) {
+      const auto start = std::chrono::steady_clock::now();
+      for (const auto& m : matrices)
+        benchmark::DoNotOptimize(e2llm::nn::quantized_linear(inputs[m.cols], m).data_ptr());
+      seconds[type] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
   report(state, static_cast<double>(state.iterations()), weight_size("quantized"));
+  for (const auto& [type, s] : seconds)
+    state.counters[type + "_ms"] = 1e3 * s / static_cast<double>(state.iterations());
 }
 
 }  // namespace
@@ -139,7 +151,9 @@ BENCHMARK_CAPTURE(BM_Decode, fp32, std::string("float32"))->Args({128, 32})->Uni
 BENCHMARK_CAPTURE(BM_Decode, bf16, std::string("bfloat16"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
-  e2llm::set_threads(0);
+  // $E2LLM_BENCH_THREADS, else every core (bench/quantized_decoding.sh passes its THREADS).
+  const char* threads = std::getenv("E2LLM_BENCH_THREADS");
+  e2llm::set_threads(threads ? std::atoi(threads) : 0);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   return 0;

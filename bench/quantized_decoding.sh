@@ -46,7 +46,7 @@ for name in "${models[@]}"; do
   model=$cache/$name
   [ -f "$model" ] || die "$model missing: run scripts/fetch_models.sh"
   echo "== $name" >&2
-  E2LLM_BENCH_MODEL=$model "$build/bench/bench_decoder" --benchmark_min_time=1 --benchmark_format=json \
+  E2LLM_BENCH_MODEL=$model E2LLM_BENCH_THREADS=$threads "$build/bench/bench_decoder" --benchmark_min_time=1 --benchmark_format=json \
     --benchmark_filter='Decode/(quantized|fp32)|Prefill/(quantized|fp32)/512|QuantizedMatvecs' \
     > "$work/$name.e2llm.json" 2>/dev/null
   "$llama_bench" -m "$model" -t "$threads" -p 512 -n 32 -r 3 -o json > "$work/$name.llama.json" 2>/dev/null

@@ -10,9 +10,11 @@
 //       (see "four rows at a time" below), activations reordered to match;
 //     - other 32-value blocks (Q5_0, Q5_1, Q8_0; AVX2): one block at a time
 //       in registers (AVX2, one token: the scales of eight blocks at once);
-//     - k-quants, and every type on the portable path: unpacked 256 values
-//       at a time (quantized_blocks.h) into byte codes with a scale s and an
-//       offset c per group of 16 values;
+//     - k-quants on AVX2 for one token: a 256-value block in registers, its
+//       sub-block scales as vectors;
+//     - other k-quant cases, and every type on the portable path: unpacked
+//       256 values at a time (quantized_blocks.h) into byte codes with a
+//       scale s and an offset c per group of 16 values;
 //  3. per block or group, Σ W·x = dx · (s · Σ code·xq + c · Σ xq): the first
 //     sum is an integer dot product, the second uses the sums of xq
 //     computed once in step 1.
@@ -275,17 +277,19 @@ struct Avx2Block {
   struct Codes {
     __m256i lo, hi;
   };
-  // Bit j of qh set: value j gets 16 (spread one bit per int16 lane, compared).
-  static E2LLM_TARGET_AVX2 inline __m256i fifth_bits16(uint32_t bits) {
-    const __m256i lane_bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
-                                               16384, static_cast<int16_t>(0x8000));
-    const __m256i set = _mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), lane_bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi16(set, lane_bit), _mm256_set1_epi16(16));
-  }
-  static E2LLM_TARGET_AVX2 inline Codes fifth_bits(Codes w, const uint8_t* qh) {
+  // Q5_0/Q5_1: the 32 nibble bytes plus 16 where bit j of qh is set, then
+  // widened (the bits spread one per byte: fewer instructions than per int16 lane).
+  static E2LLM_TARGET_AVX2 inline Codes five_bit_codes(const uint8_t* qs, const uint8_t* qh) {
     uint32_t bits;
     std::memcpy(&bits, qh, 4);
-    return {_mm256_add_epi16(w.lo, fifth_bits16(bits & 0xFFFF)), _mm256_add_epi16(w.hi, fifth_bits16(bits >> 16))};
+    // Byte j takes byte j / 8 of the bits (each 128-bit lane holds all four), then its bit j % 8.
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    const __m256i sixteen = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+    const __m256i bytes = _mm256_add_epi8(nibble_bytes(qs), sixteen);
+    return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1))};
   }
   // A block's 16 nibble bytes as codes: low nibbles are values 0..15, high ones 16..31.
   static E2LLM_TARGET_AVX2 inline Codes nibbles(const uint8_t* qs) {
@@ -298,8 +302,8 @@ struct Avx2Block {
     switch (type) {
       case GgmlType::Q4_0: w = nibbles(b + 2); return q4_0_scales<Half>(b);
       case GgmlType::Q4_1: w = nibbles(b + 4); return two_halves<Half>(b);
-      case GgmlType::Q5_0: w = fifth_bits(nibbles(b + 6), b + 2); return q5_0_scales<Half>(b);
-      case GgmlType::Q5_1: w = fifth_bits(nibbles(b + 8), b + 4); return two_halves<Half>(b);
+      case GgmlType::Q5_0: w = five_bit_codes(b + 6, b + 2); return q5_0_scales<Half>(b);
+      case GgmlType::Q5_1: w = five_bit_codes(b + 8, b + 4); return two_halves<Half>(b);
       default:  // Q8_0
         w = {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2))),
              _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)))};
@@ -465,13 +469,16 @@ E2LLM_TARGET_AVX2 inline void eight_block_scales(const uint8_t* src, size_t bloc
     c = _mm256_setzero_ps();  // Q8_0: signed codes, no offset
 }
 
+// Lane j of v in every lane.
+E2LLM_TARGET_AVX2 inline __m256 lane_of(__m256 v, int j) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j)); }
+
 // One block's products with the activations x, times lane j of `scale`, into acc.
 template <GgmlType kType>
 E2LLM_TARGET_AVX2 inline void block_times_lane(const uint8_t* block, const int16_t* x, __m256 scale, int j,
                                                __m256& acc) {
   Avx2Block::Codes w;
   Avx2Block::decode<F16cHalf>(kType, block, w);  // its scalar scales go unused
-  Avx2Block::add(acc, w, x, _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(j)));
+  Avx2Block::add(acc, w, x, lane_of(scale, j));
 }
 
 // One token on AVX2, eight blocks at a time. Per block, block32_rows_one_token spends
@@ -521,6 +528,121 @@ E2LLM_ALWAYS_INLINE void block32_rows_any(const Job& job, int64_t r0, int64_t r1
     if (job.x->n == 1) return block32_rows_one_token_avx2<kType>(job, r0, r1);
   if (job.x->n == 1) return block32_rows_one_token<Path, kType>(job, r0, r1);
   block32_rows<Path, kType>(job, r0, r1);
+}
+
+// ---- k-quants, one token on AVX2 ----------------------------------------------------
+// A 256-value block decoded in registers, as the 32-value types are, instead of
+// through the Chunk buffer (whose stores and reloads cost as much as the
+// products: Gemma 3's 13 MB of Q4_K took as long per token as 50 MB of Q8_0).
+// The block's sub-block scales become one or two vectors, multiplied by d and
+// by the activations' dx at once; each sub-block then takes its lane.
+
+// The bytes of two words (little-endian) as eight floats.
+E2LLM_TARGET_AVX2 inline __m256 eight_bytes_as_floats(uint32_t first4, uint32_t last4) {
+  const __m128i bytes = _mm_setr_epi32(static_cast<int>(first4), static_cast<int>(last4), 0, 0);
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+}
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K block (12 bytes), as
+// quant::k_scales_mins unpacks them, four bytes at a time.
+E2LLM_TARGET_AVX2 inline void k_scales_mins8(const uint8_t* s, __m256& scales, __m256& mins) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t scales_high = (u[2] & 0x0F0F0F0Fu) | ((u[0] >> 2) & 0x30303030u);
+  const uint32_t mins_high = ((u[2] >> 4) & 0x0F0F0F0Fu) | ((u[1] >> 2) & 0x30303030u);
+  scales = eight_bytes_as_floats(u[0] & 0x3F3F3F3Fu, scales_high);
+  mins = eight_bytes_as_floats(u[1] & 0x3F3F3F3Fu, mins_high);
+}
+
+// 32 byte codes as two vectors of 16 int16 codes.
+E2LLM_TARGET_AVX2 inline Avx2Block::Codes widen32(__m256i bytes) {
+  return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)),
+          _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1))};
+}
+
+// 16 where bit `bit` of a qh byte is set, else 0 (Q5_K's fifth bits of one sub-block).
+E2LLM_TARGET_AVX2 inline __m256i fifth_bit_bytes(__m256i qh, int bit) {
+  const __m256i mask = _mm256_set1_epi8(static_cast<char>(1 << bit));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, mask), mask), _mm256_set1_epi8(16));
+}
+
+// Q4_K and Q5_K: value = d · scale_g · code − dmin · min_g in sub-block g of 32.
+template <GgmlType kType>
+E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
+  constexpr bool kFive = kType == GgmlType::Q5_K;
+  const size_t block_bytes = ggml_type_traits(kType).type_size;
+  const int64_t blocks = job.w->cols / 256;
+  const size_t row_bytes = static_cast<size_t>(blocks) * block_bytes;
+  const int16_t* xq = job.x->q.data();
+  const float* dx = job.x->block_scale.data();  // per 32 values, as the sub-blocks
+  const float* xsum = job.x->block_sum.data();
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* src = stored_row(*job.w, r, row_bytes);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < blocks; ++b, src += block_bytes) {
+      __m256 scales, mins;
+      k_scales_mins8(src + 4, scales, mins);
+      const __m256 scale = _mm256_mul_ps(_mm256_mul_ps(scales, _mm256_set1_ps(quant::half_at<F16cHalf>(src))),
+                                         _mm256_loadu_ps(dx + 8 * b));
+      const __m256 min = _mm256_mul_ps(mins, _mm256_set1_ps(quant::half_at<F16cHalf>(src + 2)));
+      acc[1] = _mm256_fnmadd_ps(min, _mm256_loadu_ps(xsum + 8 * b), acc[1]);
+      const uint8_t* qs = src + (kFive ? 48 : 16);
+      const __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)) : __m256i{};
+      const int16_t* x = xq + 256 * b;
+      for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high) share 32 bytes
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+        __m256i even = _mm256_and_si256(q, low4), odd = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if constexpr (kFive) {
+          even = _mm256_add_epi8(even, fifth_bit_bytes(qh, 2 * p));
+          odd = _mm256_add_epi8(odd, fifth_bit_bytes(qh, 2 * p + 1));
+        }
+        Avx2Block::add(acc[0], widen32(even), x + 64 * p, lane_of(scale, 2 * p));
+        Avx2Block::add(acc[1], widen32(odd), x + 64 * p + 32, lane_of(scale, 2 * p + 1));
+      }
+    }
+    job.y[r] = Avx2Block::total(Avx2Block::sum(acc[0], acc[1]));
+  }
+}
+
+// Q6_K: value = d · scale_g · (code − 32) in group g of 16; the 16 scales as two vectors.
+E2LLM_TARGET_AVX2 inline void q6_k_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
+  const size_t block_bytes = ggml_type_traits(GgmlType::Q6_K).type_size;
+  const int64_t blocks = job.w->cols / 256;
+  const size_t row_bytes = static_cast<size_t>(blocks) * block_bytes;
+  const int16_t* xq = job.x->q.data();
+  const float* dx = job.x->scale.data();  // per 16 values, as the groups
+  const float* xsum = job.x->sum.data();
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+  const __m256 minus32 = _mm256_set1_ps(-32.0f);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* src = stored_row(*job.w, r, row_bytes);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < blocks; ++b, src += block_bytes) {
+      const __m256 d = _mm256_set1_ps(quant::half_at<F16cHalf>(src + 208));
+      const int16_t* x = xq + 256 * b;
+      for (int h = 0; h < 2; ++h) {  // 128 values: groups 8h .. 8h + 7
+        const __m128i scale_bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 192 + 8 * h));
+        const __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scale_bytes)), d);
+        const __m256 scale = _mm256_mul_ps(s, _mm256_loadu_ps(dx + 16 * b + 8 * h));
+        acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(s, minus32), _mm256_loadu_ps(xsum + 16 * b + 8 * h), acc[1]);
+        const uint8_t* ql = src + 64 * h;
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 128 + 32 * h));
+        for (int q = 0; q < 4; ++q) {  // 32 values: low nibbles of ql[0..] and ql[32..], then high ones
+          const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * (q % 2)));
+          const __m256i low = _mm256_and_si256(q < 2 ? l : _mm256_srli_epi16(l, 4), low4);
+          const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), low2);
+          const Avx2Block::Codes w = widen32(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)));
+          const int16_t* xg = x + 128 * h + 32 * q;
+          const __m256i p0 = _mm256_madd_epi16(w.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
+          const __m256i p1 = _mm256_madd_epi16(w.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
+          acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), lane_of(scale, 2 * q), acc[0]);
+          acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), lane_of(scale, 2 * q + 1), acc[1]);
+        }
+      }
+    }
+    job.y[r] = Avx2Block::total(Avx2Block::sum(acc[0], acc[1]));
+  }
 }
 
 // ---- Q4_0 and Q4_1, four rows at a time (AVX-512) ------------------------------------
@@ -619,7 +741,8 @@ E2LLM_TARGET_AVX512 inline void q4_rows_avx512(const Job& job, const int16_t* re
 // generic row loop, whose own target is the default one).
 void rows_portable(const Job& job, int64_t r0, int64_t r1) { rows_for_type<DotPortable>(job, r0, r1); }
 
-// The 32-value block types decode in registers; the k-quants go through Chunk.
+// The 32-value block types decode in registers; so do the k-quants for one
+// token on AVX2; the k-quants' other cases go through Chunk.
 template <class Path, template <bool> class Dot>
 E2LLM_ALWAYS_INLINE void rows_simd(const Job& job, int64_t r0, int64_t r1) {
   switch (job.w->type) {
@@ -628,8 +751,17 @@ E2LLM_ALWAYS_INLINE void rows_simd(const Job& job, int64_t r0, int64_t r1) {
     case GgmlType::Q5_0: return block32_rows_any<Path, GgmlType::Q5_0>(job, r0, r1);
     case GgmlType::Q5_1: return block32_rows_any<Path, GgmlType::Q5_1>(job, r0, r1);
     case GgmlType::Q8_0: return block32_rows_any<Path, GgmlType::Q8_0>(job, r0, r1);
-    default: return rows_for_type<Dot>(job, r0, r1);
+    default: break;
   }
+  if constexpr (std::is_same_v<Path, Avx2Block>) {
+    if (job.x->n == 1) switch (job.w->type) {
+        case GgmlType::Q4_K: return k4_rows_one_token_avx2<GgmlType::Q4_K>(job, r0, r1);
+        case GgmlType::Q5_K: return k4_rows_one_token_avx2<GgmlType::Q5_K>(job, r0, r1);
+        case GgmlType::Q6_K: return q6_k_rows_one_token_avx2(job, r0, r1);
+        default: break;
+      }
+  }
+  rows_for_type<Dot>(job, r0, r1);
 }
 E2LLM_TARGET_AVX2 __attribute__((flatten)) void rows_avx2(const Job& job, int64_t r0, int64_t r1) {
   rows_simd<Avx2Block, DotAvx2>(job, r0, r1);
