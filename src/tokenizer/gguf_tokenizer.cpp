@@ -98,16 +98,14 @@ MergeList split_merges(const std::vector<std::string>& merges, const std::string
 // transformers' generate_merges: every split of a token into two vocabulary
 // tokens, best score first, then longer left part, then longer right part;
 // ties keep vocabulary order.
-MergeList merges_from_vocab(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
+std::vector<BpeMerge> merges_from_vocab(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
   std::unordered_map<std::string_view, int64_t> last_id;
   last_id.reserve(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) last_id[tokens[i]] = static_cast<int64_t>(i);
-  struct Candidate {
+  struct Candidate {  // 32 bytes: Gemma 3's vocabulary gives ~0.5M of them
     double score;
     uint32_t left_chars, right_chars;
-    int64_t left_id, right_id;
-    uint32_t split;  // byte position in the token
-    int64_t token;
+    uint32_t left_id, right_id, token;
   };
   std::vector<Candidate> all;
   std::vector<int64_t> first_seen;  // dict order: a token's first occurrence
@@ -117,7 +115,7 @@ MergeList merges_from_vocab(const std::vector<std::string>& tokens, const std::v
   std::vector<Candidate> local;
   for (int64_t first : first_seen) {
     std::string_view t = tokens[static_cast<size_t>(first)];
-    int64_t id = last_id[t];
+    const auto id = static_cast<uint32_t>(last_id[t]);
     local.clear();
     size_t total_chars = count_code_points(t);
     uint32_t left_chars = 0;
@@ -127,8 +125,8 @@ MergeList merges_from_vocab(const std::vector<std::string>& tokens, const std::v
       if (pos >= t.size()) break;
       auto l = last_id.find(t.substr(0, pos)), r = last_id.find(t.substr(pos));
       if (l == last_id.end() || r == last_id.end()) continue;
-      local.push_back({scores[static_cast<size_t>(id)], left_chars, static_cast<uint32_t>(total_chars - left_chars),
-                       l->second, r->second, static_cast<uint32_t>(pos), id});
+      local.push_back({scores[id], left_chars, static_cast<uint32_t>(total_chars - left_chars),
+                       static_cast<uint32_t>(l->second), static_cast<uint32_t>(r->second), id});
     }
     std::stable_sort(local.begin(), local.end(), [](const Candidate& a, const Candidate& b) {
       return a.left_id != b.left_id ? a.left_id < b.left_id : a.right_id < b.right_id;
@@ -140,12 +138,9 @@ MergeList merges_from_vocab(const std::vector<std::string>& tokens, const std::v
     if (a.left_chars != b.left_chars) return a.left_chars > b.left_chars;
     return a.right_chars > b.right_chars;
   });
-  MergeList out;
+  std::vector<BpeMerge> out;
   out.reserve(all.size());
-  for (const Candidate& c : all) {
-    const std::string& t = tokens[static_cast<size_t>(c.token)];
-    out.emplace_back(t.substr(0, c.split), t.substr(c.split));
-  }
+  for (const Candidate& c : all) out.push_back({c.left_id, c.right_id, c.token});
   return out;
 }
 
@@ -237,14 +232,15 @@ Pipeline sentencepiece_pipeline(const GgufVocab& v, const std::string& path) {
     for (size_t i = 0; i < spelled.size(); ++i) last[spelled[i]] = v.scores[i];
     for (size_t i = 0; i < spelled.size(); ++i) scores[i] = last[spelled[i]];
   }
-  MergeList merges = v.merges.empty() ? merges_from_vocab(spelled, scores) : split_merges(v.merges, path);
   BpeOptions options;
   options.unk_token = "<unk>";
   options.fuse_unk = true;
   options.byte_fallback = true;
   Pipeline p;
   add_gguf_added_tokens(v, spelled, false, p.added);
-  p.model = make_bpe_model(spelled, merges, options, path + ": tokenizer.ggml");
+  const std::string where = path + ": tokenizer.ggml";
+  p.model = v.merges.empty() ? make_bpe_model(spelled, merges_from_vocab(spelled, scores), options, where)
+                             : make_bpe_model(spelled, split_merges(v.merges, path), options, where);
   if (gemma) {
     p.normalizer = make_normalizer(json{{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}, path);
     p.pre_tokenizer = make_pre_tokenizer(

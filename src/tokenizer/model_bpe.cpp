@@ -36,24 +36,44 @@ struct Candidate {
 
 uint64_t pair_key(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
 
+using MergeTable = std::unordered_map<uint64_t, Merge>;  // by pair_key(left, right)
+
+// Spelled-out merges ("left right", as tokenizer.json and BPE GGUFs give them) by id.
+MergeTable merge_table(const Vocab& vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+                       const BpeOptions& options, const std::string& where) {
+  const size_t prefix_len = options.continuing_subword_prefix.size();
+  MergeTable table;
+  table.reserve(merges.size());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [a, b] = merges[rank];
+    auto ia = vocab.find(a), ib = vocab.find(b);
+    E2LLM_CHECK(ia && ib, "{}: merge #{} '{} {}' uses a token missing from the vocabulary", where, rank, a, b);
+    std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
+    auto id = vocab.find(merged);
+    E2LLM_CHECK(id.has_value(), "{}: merge #{} '{} {}' makes '{}', which is not in the vocabulary", where, rank, a,
+                b, merged);
+    table.emplace(pair_key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *id});
+  }
+  return table;
+}
+
+MergeTable merge_table(const Vocab& vocab, const std::vector<BpeMerge>& merges, const std::string& where) {
+  MergeTable table;
+  table.reserve(merges.size());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const BpeMerge& m = merges[rank];
+    E2LLM_CHECK(vocab.token(m.left) && vocab.token(m.right) && vocab.token(m.merged),
+                "{}: merge #{} ({} {} -> {}) uses an id outside the vocabulary", where, rank, m.left, m.right,
+                m.merged);
+    table.emplace(pair_key(m.left, m.right), Merge{static_cast<uint32_t>(rank), m.merged});
+  }
+  return table;
+}
+
 class Bpe : public Model {
  public:
-  Bpe(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
-      const std::string& where)
-      : options_(std::move(options)) {
+  Bpe(Vocab vocab, MergeTable merges, BpeOptions options) : options_(std::move(options)), merges_(std::move(merges)) {
     vocab_ = std::move(vocab);
-    const size_t prefix_len = options_.continuing_subword_prefix.size();
-    merges_.reserve(merges.size());
-    for (size_t rank = 0; rank < merges.size(); ++rank) {
-      const auto& [a, b] = merges[rank];
-      auto ia = vocab_.find(a), ib = vocab_.find(b);
-      E2LLM_CHECK(ia && ib, "{}: merge #{} '{} {}' uses a token missing from the vocabulary", where, rank, a, b);
-      std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
-      auto id = vocab_.find(merged);
-      E2LLM_CHECK(id.has_value(), "{}: merge #{} '{} {}' makes '{}', which is not in the vocabulary", where, rank, a,
-                  b, merged);
-      merges_.emplace(pair_key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *id});
-    }
     if (options_.unk_token) unk_id_ = vocab_.find(*options_.unk_token);
     for (int b = 0; b < 256; ++b) byte_ids_[b] = vocab_.find(fmt::format("<0x{:02X}>", b)).value_or(-1);
   }
@@ -182,7 +202,7 @@ class Bpe : public Model {
   }
 
   BpeOptions options_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
   std::optional<int64_t> unk_id_;
   int64_t byte_ids_[256];
   mutable std::shared_mutex cache_mutex_;
@@ -224,16 +244,32 @@ std::unique_ptr<Model> make_bpe_model_from_json(const nlohmann::json& j, const s
   options.ignore_merges = j.value("ignore_merges", false);
   E2LLM_CHECK(j.value("dropout", nlohmann::json()).is_null() || j.at("dropout").get<double>() == 0.0,
               "{}: BPE dropout is not supported (it makes tokenization random)", where);
-  return std::make_unique<Bpe>(read_vocab_object(j.at("vocab"), where), read_merges(j.at("merges"), where + ".merges"),
-                               options, where);
+  Vocab vocab = read_vocab_object(j.at("vocab"), where);
+  MergeTable merges = merge_table(vocab, read_merges(j.at("merges"), where + ".merges"), options, where);
+  return std::make_unique<Bpe>(std::move(vocab), std::move(merges), options);
 }
+
+namespace {
+Vocab vocab_of(const std::vector<std::string>& tokens) {
+  Vocab vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) vocab.add(tokens[i], static_cast<int64_t>(i));
+  return vocab;
+}
+}  // namespace
 
 std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens,
                                       const std::vector<std::pair<std::string, std::string>>& merges,
                                       const BpeOptions& options, const std::string& where) {
-  Vocab vocab;
-  for (size_t i = 0; i < tokens.size(); ++i) vocab.add(tokens[i], static_cast<int64_t>(i));
-  return std::make_unique<Bpe>(std::move(vocab), merges, options, where);
+  Vocab vocab = vocab_of(tokens);
+  MergeTable table = merge_table(vocab, merges, options, where);
+  return std::make_unique<Bpe>(std::move(vocab), std::move(table), options);
+}
+
+std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens, const std::vector<BpeMerge>& merges,
+                                      const BpeOptions& options, const std::string& where) {
+  Vocab vocab = vocab_of(tokens);
+  MergeTable table = merge_table(vocab, merges, where);
+  return std::make_unique<Bpe>(std::move(vocab), std::move(table), options);
 }
 
 }  // namespace e2llm::text

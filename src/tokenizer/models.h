@@ -74,4 +74,13 @@ std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens,
                                       const std::vector<std::pair<std::string, std::string>>& merges,
                                       const BpeOptions& options, const std::string& where);
 
+// A merge by token ids, for merges derived from a vocabulary (a
+// SentencePiece GGUF's have no spelled-out merges): no strings to build and
+// look up again. Rank is the position in the list.
+struct BpeMerge {
+  int64_t left, right, merged;
+};
+std::unique_ptr<Model> make_bpe_model(const std::vector<std::string>& tokens, const std::vector<BpeMerge>& merges,
+                                      const BpeOptions& options, const std::string& where);
+
 }  // namespace e2llm::text
