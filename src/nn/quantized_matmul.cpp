@@ -66,8 +66,8 @@ struct Activations {
 };
 
 // One block of 32 values: the scale d = amax / 32767, the codes, the sums of
-// each half. Plain C++ here, AVX-512 below: the same float operations and
-// round-to-nearest-even conversion, so both give the same codes.
+// each half. Plain C++ here, AVX-512 and AVX2 below: the same float operations
+// and round-to-nearest-even conversion, so all give the same codes.
 void quantize_block(const float* xb, int16_t* qb, float& d, int sums[2]) {
   float amax = 0;
   for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
@@ -81,6 +81,7 @@ void quantize_block(const float* xb, int16_t* qb, float& d, int sums[2]) {
 }
 
 #define E2LLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define E2LLM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 E2LLM_TARGET_AVX512 void quantize_block_avx512(const float* xb, int16_t* qb, float& d, int sums[2]) {
   const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
@@ -94,8 +95,39 @@ E2LLM_TARGET_AVX512 void quantize_block_avx512(const float* xb, int16_t* qb, flo
   sums[1] = _mm512_reduce_add_epi32(qhi);
 }
 
+// The sum of the eight int32 lanes.
+E2LLM_TARGET_AVX2 inline int lane_total(__m256i a) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+E2LLM_TARGET_AVX2 void quantize_block_avx2(const float* xb, int16_t* qb, float& d, int sums[2]) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4], amax8 = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(xb + 8 * i);
+    amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign, v[i]));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  d = _mm_cvtss_f32(m) / 32767.0f;
+  const __m256 inv = _mm256_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));  // round to nearest even
+  // packs interleaves 128-bit lanes; the permute puts values back in order.
+  const __m256i lo = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+  const __m256i hi = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb), lo);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb + 16), hi);
+  sums[0] = lane_total(_mm256_add_epi32(q[0], q[1]));
+  sums[1] = lane_total(_mm256_add_epi32(q[2], q[3]));
+}
+
 // n rows of k values (k a multiple of 32) as int16 with a scale per 32 values.
-Activations quantize_activations(const float* x, int64_t n, int64_t k, bool avx512) {
+Activations quantize_activations(const float* x, int64_t n, int64_t k, QuantKernel kernel) {
   Activations a;
   a.n = n, a.k = k;
   a.q.resize(static_cast<size_t>(n * k));
@@ -107,7 +139,12 @@ Activations quantize_activations(const float* x, int64_t n, int64_t k, bool avx5
     float d;
     int sums[2];
     int16_t* qb = a.q.data() + 32 * block;
-    avx512 ? quantize_block_avx512(x + 32 * block, qb, d, sums) : quantize_block(x + 32 * block, qb, d, sums);
+    const float* xb = x + 32 * block;
+    switch (kernel) {
+      case QuantKernel::kAvx512: quantize_block_avx512(xb, qb, d, sums); break;
+      case QuantKernel::kAvx2: quantize_block_avx2(xb, qb, d, sums); break;
+      default: quantize_block(xb, qb, d, sums); break;
+    }
     const size_t g = static_cast<size_t>(2 * block);
     a.scale[g] = a.scale[g + 1] = d;
     a.sum[g] = d * static_cast<float>(sums[0]);
@@ -142,7 +179,6 @@ struct DotPortable {
   }
 };
 
-#define E2LLM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 struct F16cHalf {
   static E2LLM_TARGET_AVX2 inline float to_float(uint16_t bits) { return _cvtsh_ss(bits); }
@@ -853,7 +889,7 @@ void few_tokens_product(const torch::Tensor& x2d, const std::vector<const Quanti
   // region covers the rows of them all: q/k/v or gate/up of a decoding step
   // cost one fork and join, not three or two (docs/decoder.md).
   const QuantKernel kernel = resolved_quant_kernel();
-  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, cols, kernel == QuantKernel::kAvx512);
+  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, cols, kernel);
   std::vector<int16_t> reordered;
   std::vector<Job> jobs;
   std::vector<int64_t> first_row{0};  // of each matrix in the rows of all
