@@ -27,11 +27,12 @@ void AddedVocabulary::add(AddedToken token) {
   E2LLM_CHECK(!token.content.empty(), "added token with id {} has empty content", token.id);
   size_t index = tokens_.size();
   auto& bucket = by_first_byte_[token.normalized ? 1 : 0][static_cast<unsigned char>(token.content[0])];
-  bucket.push_back(index);
   index_of_id_[token.id] = index;
   tokens_.push_back(std::move(token));
-  std::stable_sort(bucket.begin(), bucket.end(),
-                   [this](size_t a, size_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); });
+  // Longest first, equal lengths in the order added: after every token at least
+  // as long (Gemma's GGUF adds ~6k control tokens, most of them starting with '<').
+  auto longer = [this](size_t a, size_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); };
+  bucket.insert(std::upper_bound(bucket.begin(), bucket.end(), index, longer), index);
 }
 
 AddedVocabulary AddedVocabulary::from_json(const nlohmann::json& list, const std::string& where) {

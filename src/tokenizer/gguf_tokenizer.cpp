@@ -98,10 +98,17 @@ MergeList split_merges(const std::vector<std::string>& merges, const std::string
 // transformers' generate_merges: every split of a token into two vocabulary
 // tokens, best score first, then longer left part, then longer right part;
 // ties keep vocabulary order.
-std::vector<BpeMerge> merges_from_vocab(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
-  std::unordered_map<std::string_view, int64_t> last_id;
-  last_id.reserve(tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i) last_id[tokens[i]] = static_cast<int64_t>(i);
+// Each distinct spelling's id: its last occurrence's (transformers keys the vocabulary by token).
+using IdOf = std::unordered_map<std::string_view, int64_t>;
+IdOf last_ids(const std::vector<std::string>& tokens) {
+  IdOf id_of;
+  id_of.reserve(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) id_of[tokens[i]] = static_cast<int64_t>(i);
+  return id_of;
+}
+
+std::vector<BpeMerge> merges_from_vocab(const std::vector<std::string>& tokens, const std::vector<double>& scores,
+                                        const IdOf& last_id) {
   struct Candidate {  // 32 bytes: Gemma 3's vocabulary gives ~0.5M of them
     double score;
     uint32_t left_chars, right_chars;
@@ -115,7 +122,7 @@ std::vector<BpeMerge> merges_from_vocab(const std::vector<std::string>& tokens, 
   std::vector<Candidate> local;
   for (int64_t first : first_seen) {
     std::string_view t = tokens[static_cast<size_t>(first)];
-    const auto id = static_cast<uint32_t>(last_id[t]);
+    const auto id = static_cast<uint32_t>(last_id.at(t));
     local.clear();
     size_t total_chars = count_code_points(t);
     uint32_t left_chars = 0;
@@ -146,11 +153,8 @@ std::vector<BpeMerge> merges_from_vocab(const std::vector<std::string>& tokens, 
 
 // Control tokens as special added tokens; user-defined ones that are in the
 // vocabulary as plain (unnormalized) added tokens.
-void add_gguf_added_tokens(const GgufVocab& v, const std::vector<std::string>& spelled, bool byte_level,
-                           AddedVocabulary& added) {
+void add_gguf_added_tokens(const GgufVocab& v, const IdOf& id_of, bool byte_level, AddedVocabulary& added) {
   if (v.types.empty()) return;
-  std::unordered_map<std::string_view, int64_t> id_of;
-  for (size_t i = 0; i < spelled.size(); ++i) id_of[spelled[i]] = static_cast<int64_t>(i);
   for (size_t i = 0; i < v.tokens.size(); ++i) {
     if (v.types[i] != kControl) continue;
     std::string scratch;
@@ -191,7 +195,7 @@ Pipeline byte_level_pipeline(const GgufVocab& v, const std::string& path) {
     spelled.push_back(in_alphabet ? t : to_byte_level(t));
   }
   Pipeline p;
-  add_gguf_added_tokens(v, spelled, true, p.added);
+  add_gguf_added_tokens(v, last_ids(spelled), true, p.added);
   p.model = make_bpe_model(spelled, split_merges(v.merges, path), BpeOptions{}, path + ": tokenizer.ggml");
   if (const char* split = split_regex_for(v.pre)) {
     p.pre_tokenizer = make_pre_tokenizer(
@@ -222,24 +226,26 @@ Pipeline sentencepiece_pipeline(const GgufVocab& v, const std::string& path) {
         for (size_t k = 0; k < n; ++k) t += "\u2581";
       }
     }
-    std::unordered_map<std::string_view, size_t> last;
-    for (size_t i = 0; i < spelled.size(); ++i) last[spelled[i]] = i;
-    for (size_t i = 0; i < spelled.size(); ++i) scores[i] = -static_cast<double>(last[spelled[i]]);
+  }
+  IdOf last_id = last_ids(spelled);
+  if (gemma) {
+    for (size_t i = 0; i < spelled.size(); ++i) scores[i] = -static_cast<double>(last_id.at(spelled[i]));
   } else {
     E2LLM_CHECK(!v.scores.empty(), "{}: llama vocabulary without tokenizer.ggml.scores", path);
     // transformers keys scores by token: a repeated token keeps its last score.
-    std::unordered_map<std::string_view, double> last;
-    for (size_t i = 0; i < spelled.size(); ++i) last[spelled[i]] = v.scores[i];
-    for (size_t i = 0; i < spelled.size(); ++i) scores[i] = last[spelled[i]];
+    for (size_t i = 0; i < spelled.size(); ++i) scores[i] = v.scores[static_cast<size_t>(last_id.at(spelled[i]))];
   }
   BpeOptions options;
   options.unk_token = "<unk>";
   options.fuse_unk = true;
   options.byte_fallback = true;
   Pipeline p;
-  add_gguf_added_tokens(v, spelled, false, p.added);
+  add_gguf_added_tokens(v, last_id, false, p.added);
+  std::vector<BpeMerge> derived;
+  if (v.merges.empty()) derived = merges_from_vocab(spelled, scores, last_id);
+  last_id = IdOf();  // freed before the model builds its own tables, which is when memory peaks
   const std::string where = path + ": tokenizer.ggml";
-  p.model = v.merges.empty() ? make_bpe_model(spelled, merges_from_vocab(spelled, scores), options, where)
+  p.model = v.merges.empty() ? make_bpe_model(spelled, derived, options, where)
                              : make_bpe_model(spelled, split_merges(v.merges, path), options, where);
   if (gemma) {
     p.normalizer = make_normalizer(json{{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}, path);
@@ -270,7 +276,7 @@ Pipeline bert_pipeline(const GgufVocab& v, const std::string& path) {
   json vocab = json::object();
   for (size_t i = 0; i < v.tokens.size(); ++i) vocab[v.tokens[i]] = i;
   Pipeline p;
-  add_gguf_added_tokens(v, v.tokens, false, p.added);
+  add_gguf_added_tokens(v, last_ids(v.tokens), false, p.added);
   p.normalizer = make_normalizer(json{{"type", "BertNormalizer"}, {"lowercase", true}}, path);
   p.pre_tokenizer = make_pre_tokenizer(json{{"type", "BertPreTokenizer"}}, path);
   p.model = make_model(json{{"type", "WordPiece"}, {"vocab", vocab}, {"unk_token", "[UNK]"}}, path);
