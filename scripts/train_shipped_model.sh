@@ -20,7 +20,8 @@
 # Usage: scripts/train_shipped_model.sh [OUT] [build-dir]
 #   OUT        default runs/shipped
 #   MAX_TIME   seconds of training in this run (default 0 = to the stages' max_steps)
-#   NPROC      training processes (default 1; 2 on 2 cores is ~1.2x faster, docs/training.md)
+#   NPROC      training processes (default 1: the short stage passes its 8 micro-batches
+#              through the model at once, fastest in one process, docs/training.md)
 #   THREADS    threads per training process (default: all cores)
 #   SHORT_INIT_FROM  start the short stage from these tensors; default: the snapshot of it
 #              that earlier machines trained, snapshots/e2llm-minilm-smollm2-short, when the

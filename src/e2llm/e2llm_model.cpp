@@ -232,10 +232,30 @@ BatchingOptions encoder_batching() {
 }  // namespace
 
 torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
-  E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
-  if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler))
-    return adapt(encoder_->encode_tokens(context.ids, parts_->pooler, encoder_batching()));
-  return adapt(pool_chunks(context));
+  return encode_contexts(std::span(&context, 1)).front();
+}
+
+std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedContext> contexts) {
+  std::vector<int64_t> chunk_counts;
+  for (const ChunkedContext& context : contexts) {
+    E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
+    chunk_counts.push_back(static_cast<int64_t>(context.ids.size()));
+  }
+  torch::Tensor pooled;  // [all chunks, k, H_enc]
+  if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler)) {
+    std::vector<std::vector<int64_t>> ids;
+    for (const ChunkedContext& context : contexts) ids.insert(ids.end(), context.ids.begin(), context.ids.end());
+    pooled = encoder_->encode_tokens(ids, parts_->pooler, encoder_batching());
+  } else {
+    std::vector<torch::Tensor> each;
+    for (const ChunkedContext& context : contexts) each.push_back(pool_chunks(context));
+    pooled = each.size() == 1 ? each.front() : torch::cat(each);
+  }
+  const int64_t k = pooled.size(1);
+  for (int64_t& count : chunk_counts) count *= k;
+  torch::Tensor soft = adapt(pooled);
+  if (contexts.size() == 1) return {soft};
+  return soft.split_with_sizes(chunk_counts);
 }
 
 torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,

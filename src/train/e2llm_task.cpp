@@ -27,28 +27,43 @@ torch::Tensor target_loss(CausalLMImpl& lm, const torch::Tensor& hidden, const t
 
 E2llmLosses e2llm_losses(E2llmModel& model, const std::string& context, const std::string& prompt,
                          const std::string& answer, std::mt19937_64& rng) {
+  return e2llm_losses(model, {LossExample{context, prompt, answer, rng}}).front();
+}
+
+std::vector<E2llmLosses> e2llm_losses(E2llmModel& model, const std::vector<LossExample>& examples) {
   const E2llmConfig& config = model.config();
-  ChunkedContext chunked = model.chunk_context(context);
-  torch::Tensor soft = model.encode_chunks(chunked);
-  const int64_t k = soft.size(0) / static_cast<int64_t>(chunked.chunks.size());
-  std::vector<std::vector<Segment>> batch = {model.assemble(soft, prompt, model.answer_ids(answer))};
-  if (config.alpha > 0) {
-    const int64_t n = static_cast<int64_t>(chunked.chunks.size());
-    const int64_t first = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
+  std::vector<ChunkedContext> chunked;
+  for (const LossExample& e : examples) chunked.push_back(model.chunk_context(e.context));
+  const std::vector<torch::Tensor> soft = model.encode_contexts(chunked);
+  // The decoder batch: every example's reasoning row, then its restating row when alpha > 0.
+  std::vector<std::vector<Segment>> rows;
+  std::vector<int64_t> restate_row(examples.size(), -1);
+  for (size_t i = 0; i < examples.size(); ++i)
+    rows.push_back(model.assemble(soft[i], examples[i].prompt, model.answer_ids(examples[i].answer)));
+  for (size_t i = 0; config.alpha > 0 && i < examples.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(chunked[i].chunks.size());
+    const int64_t k = soft[i].size(0) / n;
+    const int64_t first = static_cast<int64_t>(examples[i].rng() % static_cast<uint64_t>(n));
     const int64_t count = std::min(config.understand_chunks, n - first);
-    const Chunk& a = chunked.chunks[first];
-    const Chunk& b = chunked.chunks[first + count - 1];
+    const Chunk& a = chunked[i].chunks[first];
+    const Chunk& b = chunked[i].chunks[first + count - 1];
+    const std::string& context = examples[i].context;
     std::vector<int64_t> target = model.answer_ids(context.substr(a.begin, b.end - a.begin), config.max_restate_tokens);
-    batch.push_back(model.assemble(soft.narrow(0, first * k, count * k), config.restate_instruction, target));
+    restate_row[i] = static_cast<int64_t>(rows.size());
+    rows.push_back(model.assemble(soft[i].narrow(0, first * k, count * k), config.restate_instruction, target));
   }
   CausalLMImpl& decoder = model.decoder();
-  AssembledBatch assembled = decoder.assemble(batch, Padding::Right);
+  AssembledBatch assembled = decoder.assemble(rows, Padding::Right);
   torch::Tensor hidden = decoder.hidden_states(assembled.embeddings, assembled.attention_mask, assembled.positions);
-  E2llmLosses out;
-  out.reason = target_loss(decoder, hidden, assembled.labels, 0);
-  if (batch.size() > 1) out.understand = target_loss(decoder, hidden, assembled.labels, 1);
-  out.tokens = chunked.context_tokens;
-  for (int64_t length : assembled.lengths) out.tokens += length;
+  std::vector<E2llmLosses> out(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto row = static_cast<int64_t>(i);
+    out[i].reason = target_loss(decoder, hidden, assembled.labels, row);
+    out[i].tokens = chunked[i].context_tokens + assembled.lengths[i];
+    if (restate_row[i] < 0) continue;
+    out[i].understand = target_loss(decoder, hidden, assembled.labels, restate_row[i]);
+    out[i].tokens += assembled.lengths[static_cast<size_t>(restate_row[i])];
+  }
   return out;
 }
 
@@ -102,16 +117,28 @@ std::vector<std::pair<std::string, torch::Tensor>> E2llmTrainTask::named_frozen(
 }
 
 MicroBatchLoss E2llmTrainTask::micro_batch_loss(std::mt19937_64& rng) {
-  const Example& e = train_[rng() % train_.size()];
-  E2llmLosses l = e2llm_losses(model_, e.context, e.prompt, e.answers.front(), rng);
-  MicroBatchLoss out;
-  out.loss = l.reason;
-  out.parts["reason"] = l.reason.item<double>();
-  if (l.understand.defined()) {
-    out.loss = out.loss + model_.config().alpha * l.understand;
-    out.parts["understand"] = l.understand.item<double>();
+  std::vector<std::mt19937_64> one{rng};
+  return micro_batch_losses(one).front();
+}
+
+std::vector<MicroBatchLoss> E2llmTrainTask::micro_batch_losses(std::vector<std::mt19937_64>& rngs) {
+  std::vector<LossExample> batch;
+  for (std::mt19937_64& rng : rngs) {
+    const Example& e = train_[rng() % train_.size()];
+    batch.push_back({e.context, e.prompt, e.answers.front(), rng});
   }
-  out.tokens = l.tokens;
+  std::vector<MicroBatchLoss> out;
+  for (const E2llmLosses& l : e2llm_losses(model_, batch)) {
+    MicroBatchLoss mb;
+    mb.loss = l.reason;
+    mb.parts["reason"] = l.reason.item<double>();
+    if (l.understand.defined()) {
+      mb.loss = mb.loss + model_.config().alpha * l.understand;
+      mb.parts["understand"] = l.understand.item<double>();
+    }
+    mb.tokens = l.tokens;
+    out.push_back(std::move(mb));
+  }
   return out;
 }
 

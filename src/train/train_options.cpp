@@ -24,6 +24,7 @@ constexpr auto kFields = [](TrainOptions& o, auto&& visit) {
   visit("beta2", o.beta2);
   visit("eps", o.eps);
   visit("grad_accum", o.grad_accum);
+  visit("micro_batches_per_pass", o.micro_batches_per_pass);
   visit("max_grad_norm", o.max_grad_norm);
   visit("seed", o.seed);
   visit("output_dir", o.output_dir);
@@ -45,6 +46,8 @@ void validate(const TrainOptions& o, const std::string& at) {
               o.min_lr_ratio);
   E2LLM_CHECK(o.warmup_steps >= 0, "{}training.warmup_steps must be >= 0, got {}", at, o.warmup_steps);
   E2LLM_CHECK(o.grad_accum >= 1, "{}training.grad_accum must be >= 1, got {}", at, o.grad_accum);
+  E2LLM_CHECK(o.micro_batches_per_pass >= 1, "{}training.micro_batches_per_pass must be >= 1, got {}", at,
+              o.micro_batches_per_pass);
   E2LLM_CHECK(o.weight_decay >= 0, "{}training.weight_decay must be >= 0, got {}", at, o.weight_decay);
   E2LLM_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
               "{}training.beta1/beta2 must be in [0, 1), got {} / {}", at, o.beta1, o.beta2);

@@ -59,7 +59,28 @@ nlohmann::json parts_json(const std::map<std::string, double>& parts) {
   return j;
 }
 
+// One step's micro-batches as this rank ran them, then summed over ranks.
+// Layout of the summed tensor: [loss of each rank] [first non-finite
+// micro-batch of each rank + 1, or 0] [tokens] [each named loss part].
+struct StepTotals {
+  torch::Tensor values;
+  int world_size = 1;
+
+  StepTotals(int world, int parts) : values(torch::zeros({2 * world + 1 + parts})), world_size(world) {}
+  float* data() { return values.data_ptr<float>(); }
+  float& loss(int rank) { return data()[rank]; }
+  float& bad_micro(int rank) { return data()[world_size + rank]; }
+  float& tokens() { return data()[2 * world_size]; }
+  float& part(size_t i) { return data()[2 * world_size + 1 + static_cast<int64_t>(i)]; }
+};
+
 }  // namespace
+
+std::vector<MicroBatchLoss> TrainTask::micro_batch_losses(std::vector<std::mt19937_64>& data_rngs) {
+  std::vector<MicroBatchLoss> out;
+  for (std::mt19937_64& rng : data_rngs) out.push_back(micro_batch_loss(rng));
+  return out;
+}
 
 struct Trainer::State {
   TrainTask& task;
@@ -87,6 +108,7 @@ struct Trainer::State {
   void import_state(const TrainingState& s);
   void check_ranks_agree();
   void copy_state_from_leader();
+  void run_micro_batches(StepTotals& totals);
   std::vector<torch::Tensor> reduce_gradients();
   bool leader_decides(bool decision);
   void log_metrics(const nlohmann::json& line);
@@ -219,6 +241,51 @@ std::vector<torch::Tensor> Trainer::State::reduce_gradients() {
   return with_grad;
 }
 
+// This rank's share of the step's micro-batches, micro_batches_per_pass at a
+// time: losses into `totals`, gradients accumulated. A non-finite loss skips
+// its backward; every rank learns of it from the totals and stops.
+void Trainer::State::run_micro_batches(StepTotals& totals) {
+  const TrainOptions& o = options;
+  const auto micro_batches = static_cast<double>(o.grad_accum);
+  std::vector<int64_t> mine;
+  for (int64_t micro = rank(); micro < o.grad_accum; micro += world_size()) mine.push_back(micro);
+  const auto per_pass = static_cast<size_t>(o.micro_batches_per_pass);
+  for (size_t first = 0; first < mine.size() && totals.bad_micro(rank()) == 0; first += per_pass) {
+    const size_t count = std::min(mine.size() - first, per_pass);
+    std::vector<std::mt19937_64> rngs;
+    for (size_t i = 0; i < count; ++i) {
+      rngs.push_back(micro_batch_rng(o.seed, step, mine[first + i]));
+      const uint64_t torch_seed = rngs.back()();
+      if (i == 0) torch::manual_seed(torch_seed);
+    }
+    std::vector<MicroBatchLoss> losses;
+    if (count == 1)
+      losses.push_back(task.micro_batch_loss(rngs.front()));
+    else
+      losses = task.micro_batch_losses(rngs);
+    E2LLM_CHECK(losses.size() == count, "training: the task returned {} losses for {} micro-batches", losses.size(),
+                count);
+    torch::Tensor pass_loss;
+    for (size_t i = 0; i < count; ++i) {
+      const MicroBatchLoss& mb = losses[i];
+      const double value = mb.loss.item<double>();
+      totals.loss(rank()) += static_cast<float>(value);
+      for (const auto& [k, v] : mb.parts) {
+        auto it = std::find(part_names.begin(), part_names.end(), k);
+        E2LLM_CHECK(it != part_names.end(), "training: the task reported a loss part '{}' it does not name", k);
+        totals.part(static_cast<size_t>(it - part_names.begin())) += static_cast<float>(v / micro_batches);
+      }
+      totals.tokens() += static_cast<float>(mb.tokens);
+      if (!std::isfinite(value)) {
+        totals.bad_micro(rank()) = static_cast<float>(mine[first + i] + 1);
+        break;
+      }
+      pass_loss = pass_loss.defined() ? pass_loss + mb.loss : mb.loss;
+    }
+    if (totals.bad_micro(rank()) == 0) (pass_loss / micro_batches).backward();
+  }
+}
+
 // Rank 0's decision, on every rank (e.g. its clock says stop).
 bool Trainer::State::leader_decides(bool decision) {
   if (!distributed()) return decision;
@@ -286,24 +353,6 @@ std::string Trainer::save_checkpoint() {
   return s.last_checkpoint;
 }
 
-namespace {
-
-// One step's micro-batches as this rank ran them, then summed over ranks.
-// Layout of the summed tensor: [loss of each rank] [first non-finite
-// micro-batch of each rank + 1, or 0] [tokens] [each named loss part].
-struct StepTotals {
-  torch::Tensor values;
-  int world_size = 1;
-
-  StepTotals(int world, int parts) : values(torch::zeros({2 * world + 1 + parts})), world_size(world) {}
-  float* data() { return values.data_ptr<float>(); }
-  float& loss(int rank) { return data()[rank]; }
-  float& bad_micro(int rank) { return data()[world_size + rank]; }
-  float& tokens() { return data()[2 * world_size]; }
-  float& part(size_t i) { return data()[2 * world_size + 1 + static_cast<int64_t>(i)]; }
-};
-
-}  // namespace
 
 TrainResult Trainer::run() {
   try {
@@ -335,27 +384,8 @@ TrainResult Trainer::train() {
     for (auto& group : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     for (auto& [name, p] : s.params) p.mutable_grad() = torch::Tensor();
 
-    // This rank's share of the step's micro-batches. A non-finite loss skips
-    // its backward; every rank learns of it from the totals and stops.
     StepTotals totals(s.world_size(), static_cast<int>(s.part_names.size()));
-    for (int64_t micro = s.rank(); micro < o.grad_accum; micro += s.world_size()) {
-      std::mt19937_64 rng = micro_batch_rng(o.seed, s.step, micro);
-      torch::manual_seed(rng());
-      MicroBatchLoss mb = s.task.micro_batch_loss(rng);
-      const double value = mb.loss.item<double>();
-      totals.loss(s.rank()) += static_cast<float>(value);
-      for (const auto& [k, v] : mb.parts) {
-        auto it = std::find(s.part_names.begin(), s.part_names.end(), k);
-        E2LLM_CHECK(it != s.part_names.end(), "training: the task reported a loss part '{}' it does not name", k);
-        totals.part(static_cast<size_t>(it - s.part_names.begin())) += static_cast<float>(v / micro_batches);
-      }
-      totals.tokens() += static_cast<float>(mb.tokens);
-      if (!std::isfinite(value)) {
-        totals.bad_micro(s.rank()) = static_cast<float>(micro + 1);
-        break;
-      }
-      (mb.loss / micro_batches).backward();
-    }
+    s.run_micro_batches(totals);
     // Time in the collectives, waiting for the slowest rank included.
     const auto sync_start = Clock::now();
     if (s.distributed()) s.group->all_reduce_sum({totals.values});

@@ -137,6 +137,84 @@ TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   }
 }
 
+TEST_F(Fixture, SeveralExamplesInOnePassGiveEachItsOwnLossesAndGradients) {
+  torch::manual_seed(0);
+  E2llmModel model(test::tiny_e2llm_config(models));
+  // Some encoder and decoder LoRA B factors off zero, so that every trainable tensor has a gradient.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : model.named_trainable())
+      if (name.find("lora_B") != std::string::npos) t.normal_(0, 0.05);
+  }
+  auto grads = [&] {
+    std::vector<torch::Tensor> out;
+    for (auto& [name, t] : model.named_trainable()) {
+      out.push_back(t.grad().defined() ? t.grad().clone() : torch::zeros_like(t));
+      t.mutable_grad() = torch::Tensor();
+    }
+    return out;
+  };
+  // One at a time, then three at once with the same RNG states: documents of different lengths.
+  std::vector<std::mt19937_64> rngs = {std::mt19937_64(1), std::mt19937_64(2), std::mt19937_64(3)};
+  std::vector<std::mt19937_64> same = rngs;
+  std::vector<double> reason, understand;
+  torch::Tensor total;
+  for (size_t i = 0; i < 3; ++i) {
+    const Example& e = examples[i];
+    E2llmLosses l = e2llm_losses(model, e.context, e.prompt, e.answers[0], rngs[i]);
+    reason.push_back(l.reason.item<double>());
+    understand.push_back(l.understand.item<double>());
+    torch::Tensor sum = l.reason + l.understand;
+    total = total.defined() ? total + sum : sum;
+  }
+  total.backward();
+  std::vector<torch::Tensor> one_at_a_time = grads();
+
+  std::vector<LossExample> batch;
+  for (size_t i = 0; i < 3; ++i) batch.push_back({examples[i].context, examples[i].prompt, examples[i].answers[0], same[i]});
+  std::vector<E2llmLosses> together = e2llm_losses(model, batch);
+  ASSERT_EQ(together.size(), 3u);
+  total = torch::Tensor();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(together[i].reason.item<double>(), reason[i], 1e-5) << i;
+    EXPECT_NEAR(together[i].understand.item<double>(), understand[i], 1e-5) << i;
+    torch::Tensor sum = together[i].reason + together[i].understand;
+    total = total.defined() ? total + sum : sum;
+  }
+  total.backward();
+  std::vector<torch::Tensor> in_one_pass = grads();
+  auto names = model.named_trainable();
+  for (size_t i = 0; i < names.size(); ++i) {
+    EXPECT_GT(one_at_a_time[i].abs().max().item<double>(), 0.0) << names[i].first;
+    EXPECT_TRUE(torch::allclose(in_one_pass[i], one_at_a_time[i], 1e-4, 1e-6)) << names[i].first;
+  }
+}
+
+TEST_F(Fixture, TrainingSeveralMicroBatchesPerPassTakesTheSameSteps) {
+  auto train = [&](int64_t per_pass) {
+    torch::manual_seed(0);
+    auto model = std::make_unique<E2llmModel>(test::tiny_e2llm_config(models));
+    E2llmTrainTask task(*model, examples);
+    TrainOptions o;
+    o.max_steps = 3;
+    o.lr = 1e-2;
+    o.grad_accum = 4;
+    o.micro_batches_per_pass = per_pass;
+    o.progress = false;
+    Trainer(task, o).run();
+    return model;
+  };
+  auto single = train(1), grouped = train(3);  // passes of 3 + 1 micro-batches
+  auto a = single->named_trainable(), b = grouped->named_trainable();
+  ASSERT_EQ(a.size(), b.size());
+  double largest_step = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(a[i].second, b[i].second, 1e-4, 1e-6)) << a[i].first;
+    largest_step = std::max(largest_step, a[i].second.abs().max().item<double>());
+  }
+  EXPECT_GT(largest_step, 0.0);
+}
+
 TEST_F(Fixture, CalibrationStandardizesThePooledVectorsBeforeTheAdapter) {
   torch::manual_seed(0);
   E2llmConfig config = test::tiny_e2llm_config(models);

@@ -33,7 +33,7 @@ class ToyTask : public TrainTask {
     std::normal_distribution<float> normal;
     auto x = torch::empty({8, 4});
     for (int64_t i = 0; i < x.numel(); ++i) x.data_ptr<float>()[i] = normal(rng);
-    auto pred = l2_->forward(torch::dropout(torch::relu(l1_->forward(x)), 0.1, true));
+    auto pred = l2_->forward(torch::dropout(torch::relu(l1_->forward(x)), dropout, true));
     auto loss = torch::mse_loss(pred, torch::matmul(x, target_));
     if (calls == nan_at_call) {
       before_nan = l1_->weight.detach().clone();
@@ -58,6 +58,7 @@ class ToyTask : public TrainTask {
   torch::nn::Linear l1_{nullptr}, l2_{nullptr};
   int calls = 0, crash_at_call = -1, nan_at_call = -1, evals = 0, initializations = 0;
   int64_t freeze_l2_until = 0;
+  double dropout = 0.1;
   torch::Tensor before_nan;
 
  private:
@@ -154,6 +155,26 @@ TEST(Trainer, ResumeAfterACrashIsBitIdenticalToAnUninterruptedRun) {
   ASSERT_EQ(ca.optimizer.size(), cb.optimizer.size());
   for (const auto& [name, t] : ca.optimizer) EXPECT_TRUE(torch::equal(t, cb.optimizer.at(name))) << name;
   EXPECT_EQ(ca.optimizer_steps, cb.optimizer_steps);
+}
+
+TEST(Trainer, SeveralMicroBatchesPerPassTakeTheSameStepsAsOneAtATime) {
+  // Without dropout: a pass seeds torch's RNG once, from its first micro-batch.
+  auto train = [](int64_t per_pass) {
+    auto task = std::make_unique<ToyTask>();
+    task->dropout = 0;
+    TrainOptions o = toy_options("", 12);
+    o.grad_accum = 5;
+    o.micro_batches_per_pass = per_pass;
+    Trainer(*task, o).run();
+    EXPECT_EQ(task->calls, 12 * 5);
+    return weights_of(*task);
+  };
+  auto one = train(1), passes = train(2), all = train(8);  // 2+2+1 and 5 per step
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(one[i], passes[i], 1e-5, 1e-7)) << "parameter " << i;
+    EXPECT_TRUE(torch::allclose(one[i], all[i], 1e-5, 1e-7)) << "parameter " << i;
+  }
+  EXPECT_THROW(TrainOptions::from_json({{"micro_batches_per_pass", 0}}), Error);
 }
 
 TEST(Trainer, NanLossStopsBeforeUpdatingAndKeepsTheLastCheckpoint) {

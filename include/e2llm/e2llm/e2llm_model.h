@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,10 @@ class E2llmModel {
   // context (up to config().pooled_cache_mb), so the many questions about one
   // document during training or evaluation encode it once.
   torch::Tensor encode_chunks(const ChunkedContext& context);
+  // The soft tokens of several contexts, one tensor each as encode_chunks
+  // gives it; a trainable encoder side takes all their chunks in shared
+  // encoder passes (training several examples at once).
+  std::vector<torch::Tensor> encode_contexts(std::span<const ChunkedContext> contexts);
   // The pooled chunk vectors alone, [chunks, k, H_enc] float32 on the CPU,
   // without autograd (through the same cache): what a store of encoded
   // documents keeps. adapt() turns them (from any device) into soft tokens.

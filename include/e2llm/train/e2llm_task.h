@@ -23,6 +23,15 @@ struct E2llmLosses {
 };
 E2llmLosses e2llm_losses(E2llmModel& model, const std::string& context, const std::string& prompt,
                          const std::string& answer, std::mt19937_64& rng);
+// The same for several examples in one pass: their chunks share encoder
+// passes and their sequences one padded decoder batch. One loss pair each.
+struct LossExample {
+  const std::string& context;
+  const std::string& prompt;
+  const std::string& answer;
+  std::mt19937_64& rng;  // picks the chunks to restate
+};
+std::vector<E2llmLosses> e2llm_losses(E2llmModel& model, const std::vector<LossExample>& examples);
 
 struct EvalSummary {
   double exact_match = 0;  // fraction in [0, 1]
@@ -46,6 +55,7 @@ class E2llmTrainTask : public TrainTask {
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
   std::vector<std::pair<std::string, torch::Tensor>> named_frozen() override;
   MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) override;
+  std::vector<MicroBatchLoss> micro_batch_losses(std::vector<std::mt19937_64>& data_rngs) override;
   std::vector<std::string> loss_parts() const override;  // reason, and understand when alpha > 0
   std::string data_identity() const override;            // the ids of the training and eval examples
   void initialize() override;  // calibrates the adapter input on the training contexts

@@ -18,6 +18,10 @@ struct TrainOptions {
   double weight_decay = 0.01;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   int64_t grad_accum = 1;     // micro-batches per optimizer step
+  // Up to this many of a process's micro-batches go through the model in one
+  // pass (TrainTask::micro_batch_losses): the same losses and gradients, in
+  // fewer, larger matrix products; more activation memory at once.
+  int64_t micro_batches_per_pass = 1;
   double max_grad_norm = 1.0; // <= 0: no clipping
   uint64_t seed = 42;
   std::string output_dir;     // checkpoints go here; "" = none

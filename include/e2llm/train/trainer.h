@@ -9,7 +9,9 @@
 // trainer hands it. That RNG, and torch's (dropout), are seeded from the seed,
 // the optimizer step and the micro-batch's index in the step, so the data
 // order is a function of the step: a resumed run, or one with another number
-// of processes, sees the same examples.
+// of processes, sees the same examples. Several micro-batches may share one
+// pass through the model (micro_batches_per_pass); torch's RNG is then seeded
+// from the first of them.
 //
 // Data-parallel training (e2llm/train/distributed.h): with a ProcessGroup of
 // W ranks, the grad_accum micro-batches of a step are shared out (rank r takes
@@ -47,6 +49,11 @@ class TrainTask {
   // Stable names (checkpoint keys) and the parameters; requires_grad = true.
   virtual std::vector<std::pair<std::string, torch::Tensor>> named_trainable() = 0;
   virtual MicroBatchLoss micro_batch_loss(std::mt19937_64& data_rng) = 0;
+  // Several micro-batches, one RNG each, in one pass through the model where
+  // the task can batch them (training.micro_batches_per_pass): each loss is
+  // what micro_batch_loss would give for its RNG, up to float rounding. This
+  // default runs them one after another.
+  virtual std::vector<MicroBatchLoss> micro_batch_losses(std::vector<std::mt19937_64>& data_rngs);
   // The names of MicroBatchLoss::parts that the logs report, in a fixed
   // order (summed over ranks in that order); other parts are an error.
   virtual std::vector<std::string> loss_parts() const { return {}; }
