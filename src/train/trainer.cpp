@@ -3,6 +3,7 @@
 // checkpoint; the learning rate and the random numbers of each micro-batch
 // are pure functions of the step.
 #include <c10/util/string_utils.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,7 +23,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using NamedParams = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// The key of a parameter in the optimizer's state map, as the optimizer
+// computes it: LibTorch 1.x (Debian's) keys it by the parameter's TensorImpl
+// printed as a string, LibTorch 2 by the TensorImpl pointer itself.
+#if TORCH_VERSION_MAJOR >= 2
+void* optimizer_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
+#else
 std::string optimizer_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+#endif
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParams& params, const TrainOptions& o) {
   // Decoupled weight decay on matrices only; biases, norms and marker
