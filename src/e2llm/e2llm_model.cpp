@@ -253,9 +253,7 @@ std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedCo
   }
   const int64_t k = pooled.size(1);
   for (int64_t& count : chunk_counts) count *= k;
-  torch::Tensor soft = adapt(pooled);
-  if (contexts.size() == 1) return {soft};
-  return soft.split_with_sizes(chunk_counts);
+  return adapt(pooled).split_with_sizes(chunk_counts);
 }
 
 torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,

@@ -40,17 +40,20 @@ std::vector<E2llmLosses> e2llm_losses(E2llmModel& model, const std::vector<LossE
   std::vector<int64_t> restate_row(examples.size(), -1);
   for (size_t i = 0; i < examples.size(); ++i)
     rows.push_back(model.assemble(soft[i], examples[i].prompt, model.answer_ids(examples[i].answer)));
-  for (size_t i = 0; config.alpha > 0 && i < examples.size(); ++i) {
-    const int64_t n = static_cast<int64_t>(chunked[i].chunks.size());
-    const int64_t k = soft[i].size(0) / n;
-    const int64_t first = static_cast<int64_t>(examples[i].rng() % static_cast<uint64_t>(n));
-    const int64_t count = std::min(config.understand_chunks, n - first);
-    const Chunk& a = chunked[i].chunks[first];
-    const Chunk& b = chunked[i].chunks[first + count - 1];
-    const std::string& context = examples[i].context;
-    std::vector<int64_t> target = model.answer_ids(context.substr(a.begin, b.end - a.begin), config.max_restate_tokens);
-    restate_row[i] = static_cast<int64_t>(rows.size());
-    rows.push_back(model.assemble(soft[i].narrow(0, first * k, count * k), config.restate_instruction, target));
+  if (config.alpha > 0) {
+    for (size_t i = 0; i < examples.size(); ++i) {
+      const int64_t n = static_cast<int64_t>(chunked[i].chunks.size());
+      const int64_t k = soft[i].size(0) / n;
+      const int64_t first = static_cast<int64_t>(examples[i].rng() % static_cast<uint64_t>(n));
+      const int64_t count = std::min(config.understand_chunks, n - first);
+      const Chunk& a = chunked[i].chunks[first];
+      const Chunk& b = chunked[i].chunks[first + count - 1];
+      const std::string& context = examples[i].context;
+      std::vector<int64_t> target =
+          model.answer_ids(context.substr(a.begin, b.end - a.begin), config.max_restate_tokens);
+      restate_row[i] = static_cast<int64_t>(rows.size());
+      rows.push_back(model.assemble(soft[i].narrow(0, first * k, count * k), config.restate_instruction, target));
+    }
   }
   CausalLMImpl& decoder = model.decoder();
   AssembledBatch assembled = decoder.assemble(rows, Padding::Right);

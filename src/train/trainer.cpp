@@ -266,11 +266,7 @@ void Trainer::State::run_micro_batches(StepTotals& totals) {
       const uint64_t torch_seed = rngs.back()();
       if (i == 0) torch::manual_seed(torch_seed);
     }
-    std::vector<MicroBatchLoss> losses;
-    if (count == 1)
-      losses.push_back(task.micro_batch_loss(rngs.front()));
-    else
-      losses = task.micro_batch_losses(rngs);
+    const std::vector<MicroBatchLoss> losses = task.micro_batch_losses(rngs);
     E2LLM_CHECK(losses.size() == count, "training: the task returned {} losses for {} micro-batches", losses.size(),
                 count);
     torch::Tensor pass_loss;
@@ -360,7 +356,6 @@ std::string Trainer::save_checkpoint() {
   s.last_checkpoint = e2llm::save_checkpoint(s.options.output_dir, s.export_state(), s.options.keep_checkpoints);
   return s.last_checkpoint;
 }
-
 
 TrainResult Trainer::run() {
   try {
