@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 
 #include "e2llm/core/error.h"
@@ -19,24 +18,8 @@
 namespace e2llm {
 namespace {
 
+using test::ScopedEnv;
 using test::TempDir;
-
-// Sets an environment variable for the scope (and the commands it runs).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 TEST(ModelCache, NamesResolveInTheCacheAndPathsStayAsGiven) {
   TempDir cache;
