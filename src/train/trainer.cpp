@@ -82,6 +82,31 @@ struct StepTotals {
   float& part(size_t i) { return data()[2 * world_size + 1 + static_cast<int64_t>(i)]; }
 };
 
+// "x.lora_A.weight" -> "x.lora_B.weight" and back; "" for any other name.
+std::string lora_partner(const std::string& name) {
+  for (auto [mine, other] : {std::pair{".lora_A.weight", ".lora_B.weight"}, {".lora_B.weight", ".lora_A.weight"}}) {
+    const std::string suffix = mine;
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return name.substr(0, name.size() - suffix.size()) + other;
+  }
+  return "";
+}
+
+// The LoRA layers a run adds to those of the checkpoint it starts from (more
+// decoder_lora_targets): both factors absent from the source. They keep their
+// fresh init (B = 0), so the model starts as the same function as the source.
+// Everything else must match, as copy_named_tensors checks.
+NamedParams without_added_lora(NamedParams named, const std::map<std::string, torch::Tensor>& source) {
+  auto added = [&](const auto& n) {
+    const std::string partner = lora_partner(n.first);
+    return !partner.empty() && !source.count(n.first) && !source.count(partner);
+  };
+  const auto count = std::count_if(named.begin(), named.end(), added);
+  if (count > 0) spdlog::info("training: {} LoRA factors are new (not in the source); they start as the identity", count);
+  named.erase(std::remove_if(named.begin(), named.end(), added), named.end());
+  return named;
+}
+
 }  // namespace
 
 std::vector<MicroBatchLoss> TrainTask::micro_batch_losses(std::vector<std::mt19937_64>& data_rngs) {
@@ -112,7 +137,7 @@ struct Trainer::State {
 
   TrainingState export_state() const;
   // The trained and frozen tensors of `s` (base models checked); `what` names it in errors.
-  void import_tensors(const TrainingState& s, const std::string& what);
+  void import_tensors(const TrainingState& s, const std::string& what, bool may_add_lora = false);
   void import_state(const TrainingState& s);
   void check_ranks_agree();
   void copy_state_from_leader();
@@ -143,10 +168,11 @@ TrainingState Trainer::State::export_state() const {
   return s;
 }
 
-void Trainer::State::import_tensors(const TrainingState& s, const std::string& what) {
+void Trainer::State::import_tensors(const TrainingState& s, const std::string& what, bool may_add_lora) {
   check_base_models(s.base_models, task.base_models());
   NamedParams everything = params;
   for (auto& named : task.named_frozen()) everything.push_back(std::move(named));
+  if (may_add_lora) everything = without_added_lora(std::move(everything), s.trainable);
   copy_named_tensors(everything, s.trainable, what);
 }
 
@@ -323,7 +349,7 @@ Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
       task.initialize();
     } else {  // the tensors only: this run's step, optimizer and data order start afresh
       const TrainingState from = load_checkpoint(s.options.init_from);
-      s.import_tensors(from, "training.init_from " + s.options.init_from);
+      s.import_tensors(from, "training.init_from " + s.options.init_from, /*may_add_lora=*/true);
       spdlog::info("training: starting from the tensors of {} (its step {})", s.options.init_from, from.step);
     }
   }

@@ -25,7 +25,10 @@ class ToyTask : public TrainTask {
     l2_ = torch::nn::Linear(16, 2);
   }
   std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override {
-    return {{"l1.weight", l1_->weight}, {"l1.bias", l1_->bias}, {"l2.weight", l2_->weight}, {"l2.bias", l2_->bias}};
+    std::vector<std::pair<std::string, torch::Tensor>> named = {
+        {"l1.weight", l1_->weight}, {"l1.bias", l1_->bias}, {"l2.weight", l2_->weight}, {"l2.bias", l2_->bias}};
+    named.insert(named.end(), extra.begin(), extra.end());
+    return named;
   }
   MicroBatchLoss micro_batch_loss(std::mt19937_64& rng) override {
     ++calls;
@@ -60,6 +63,7 @@ class ToyTask : public TrainTask {
   int64_t freeze_l2_until = 0;
   double dropout = 0.1;
   torch::Tensor before_nan;
+  std::vector<std::pair<std::string, torch::Tensor>> extra;  // more parameters, unused by the loss
 
  private:
   torch::Tensor target_;
@@ -239,6 +243,37 @@ TEST(Trainer, InitFromStartsFromAnotherRunsTensorsAtStepZero) {
     FAIL() << "expected a refusal";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("weights beef"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, InitFromMayAddLoraLayersButNothingElse) {
+  TempDir first, second, third;
+  ToyTask trained;
+  Trainer(trained, toy_options(first.path(), 4)).run();
+
+  // More LoRA targets than the source had: the new factors keep their init.
+  ToyTask grown;
+  const torch::Tensor a = torch::randn({2, 16}).requires_grad_(), b = torch::zeros({4, 2}).requires_grad_();
+  const torch::Tensor a_before = a.detach().clone();
+  grown.extra = {{"decoder_lora.l3.lora_A.weight", a}, {"decoder_lora.l3.lora_B.weight", b}};
+  TrainOptions o = toy_options(second.path(), 2);
+  o.init_from = first.path();
+  Trainer trainer(grown, o);
+  auto wa = weights_of(trained), wb = weights_of(grown);
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
+  EXPECT_TRUE(torch::equal(a.detach(), a_before));
+  EXPECT_EQ(b.detach().abs().sum().item<float>(), 0.0f);
+
+  // Any other tensor the source lacks is still refused, by name.
+  ToyTask odd;
+  odd.extra = {{"l3.weight", torch::randn({4, 2}).requires_grad_()}};
+  TrainOptions refused = toy_options(third.path(), 2);
+  refused.init_from = first.path();
+  try {
+    Trainer bad(odd, refused);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing tensor 'l3.weight'"), std::string::npos) << e.what();
   }
 }
 
