@@ -1,12 +1,11 @@
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "e2llm/chunking/chunker.h"
 #include "e2llm/core/error.h"
+#include "qmsum_text.h"
 #include "test_util.h"
 
 using namespace e2llm;
@@ -274,15 +273,9 @@ TEST(Chunker, HandlesTenMillionCharacters) {
 }
 
 TEST(Chunker, QmsumTranscriptChunksEndAtSentencesOrTurns) {
-  std::string path = e2llm::test::shared_dir() + "/data/qmsum/test.jsonl";
+  const std::string path = e2llm::test::qmsum_path("test");
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not present";
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  auto meeting = nlohmann::json::parse(line);
-  std::string text;
-  for (const auto& turn : meeting["meeting_transcripts"])
-    text += turn["speaker"].get<std::string>() + ": " + turn["content"].get<std::string>() + "\n";
+  const std::string text = e2llm::test::qmsum_transcripts("test", 1).at(0);
   auto spans = simple_token_spans(text);
   ChunkerOptions o{510, 0, true};
   auto chunks = check_chunking(text, spans, o);

@@ -4,13 +4,11 @@
 // the top-1 token over 2k tokens of a real meeting transcript.
 #include <torch/torch.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "e2llm/core/error.h"
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/io/safetensors.h"
 #include "e2llm/tokenizer/tokenizer.h"
+#include "qmsum_text.h"
 #include "test_util.h"
 
 using namespace e2llm;
@@ -56,25 +54,13 @@ void expect_same_greedy_tokens(const std::string& path, const std::string& golde
   }
 }
 
-// The first meeting transcript of QMSum's test split.
-std::string meeting_text() {
-  std::ifstream in(test::shared_dir() + "/data/qmsum/test.jsonl");
-  std::string line;
-  std::getline(in, line);
-  const nlohmann::json meeting = nlohmann::json::parse(line);
-  std::string text;
-  for (const auto& turn : meeting.at("meeting_transcripts"))
-    text += turn["speaker"].get<std::string>() + ": " + turn["content"].get<std::string>() + "\n";
-  return text;
-}
-
 // Next-token top-1 over 2048 tokens of real text. The quantized model reads
 // the text 8 tokens per call, so the integer kernels (not the float32 tiles
 // that prefill uses) compute every position.
 double top1_agreement(const std::string& path) {
   Models m = load_both(path);
   auto tokenizer = Tokenizer::from_file(m.float32->tokenizer_path());
-  std::vector<int64_t> ids = tokenizer->encode(meeting_text(), true).ids;
+  std::vector<int64_t> ids = tokenizer->encode(test::qmsum_transcripts("test", 1).at(0), true).ids;
   EXPECT_GE(ids.size(), 2048u);
   ids.resize(2048);
   torch::InferenceMode inference;
@@ -104,7 +90,7 @@ TEST(QuantizedDecoderReal, Gemma3Q4_K_MGreedyEqualsFloat32) {
 }
 
 TEST(QuantizedDecoderReal, Top1AgreementOverTwoThousandTokens) {
-  if (!std::filesystem::exists(test::shared_dir() + "/data/qmsum/test.jsonl"))
+  if (!std::filesystem::exists(test::qmsum_path("test")))
     GTEST_SKIP() << "../shared/data/qmsum/test.jsonl not present";
   for (const char* name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-Q4_K_M.gguf"}) {
     E2LLM_REQUIRE_REAL_MODEL(path, name);

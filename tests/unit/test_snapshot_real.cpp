@@ -11,9 +11,9 @@
 #include <filesystem>
 
 #include "e2llm/core/error.h"
-#include "e2llm/data/datasets.h"
 #include "e2llm/data/synthetic.h"
 #include "e2llm/e2llm/e2llm_model.h"
+#include "qmsum_text.h"
 #include "test_util.h"
 
 namespace e2llm {
@@ -24,30 +24,18 @@ const char* kDecoder = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 std::string snapshot_dir() { return test::source_dir() + "/snapshots/e2llm-minilm-smollm2-short"; }
 
-std::string qmsum_val_path() { return test::shared_dir() + "/data/qmsum/val.jsonl"; }
-
-// The transcripts of the first `meetings` meetings of QMSum's val split as the
-// converter writes them, one after another, as the training script joins them
-// into a haystack (a meeting's queries come one after another, so each
-// transcript is new when it differs from the last one).
+// The first `meetings` transcripts of QMSum's val split, one after another, as
+// the training script joins them into a haystack.
 std::string val_transcripts(size_t meetings) {
-  std::string last, text;
-  size_t taken = 0;
-  ConvertOptions qmsum;  // format qmsum
-  qmsum.input = qmsum_val_path();
-  convert_dataset(qmsum, [&](const Example& e) {
-    if (taken == meetings || e.context == last) return;
-    last = e.context;
-    text += e.context + "\n";
-    ++taken;
-  });
+  std::string text;
+  for (const std::string& transcript : test::qmsum_transcripts("val", meetings)) text += transcript + "\n";
   return text;
 }
 
 TEST(ShortStageSnapshot, ReadsThePasskeysFirstDigitsInHeldOutText) {
   E2LLM_REQUIRE_REAL_MODEL(encoder, kEncoder);
   E2LLM_REQUIRE_REAL_MODEL(decoder, kDecoder);
-  ASSERT_TRUE(std::filesystem::exists(qmsum_val_path())) << qmsum_val_path() << " is missing";
+  ASSERT_TRUE(std::filesystem::exists(test::qmsum_path("val"))) << test::qmsum_path("val") << " is missing";
   torch::InferenceMode inference;
   std::unique_ptr<E2llmModel> model = load_e2llm(snapshot_dir());
 
