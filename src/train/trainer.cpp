@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 #include <spdlog/spdlog.h>
 
 #include "e2llm/core/error.h"
@@ -85,9 +86,8 @@ struct StepTotals {
 // "x.lora_A.weight" -> "x.lora_B.weight" and back; "" for any other name.
 std::string lora_partner(const std::string& name) {
   for (auto [mine, other] : {std::pair{".lora_A.weight", ".lora_B.weight"}, {".lora_B.weight", ".lora_A.weight"}}) {
-    const std::string suffix = mine;
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return name.substr(0, name.size() - suffix.size()) + other;
+    const std::string_view suffix = mine;
+    if (name.ends_with(suffix)) return name.substr(0, name.size() - suffix.size()) + other;
   }
   return "";
 }
