@@ -3,6 +3,7 @@
 // are errors. Torch-free (see e2llm_config.h).
 #include "e2llm/e2llm/e2llm_config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "e2llm/core/error.h"
@@ -50,6 +51,8 @@ constexpr auto kFields = [](E2llmConfig& c, auto&& visit) {
   visit("activation_checkpointing", c.activation_checkpointing);
   visit("calibration_chunks", c.calibration_chunks);
   visit("pooled_cache_mb", c.pooled_cache_mb);
+  visit("repetition_penalty", c.repetition_penalty);
+  visit("no_repeat_ngram_size", c.no_repeat_ngram_size);
 };
 
 // `at` is "<file>: " or "".
@@ -71,6 +74,10 @@ void validate(const E2llmConfig& c, const std::string& at) {
   E2LLM_CHECK(c.calibration_chunks >= 2, "{}model.calibration_chunks must be >= 2, got {}", at,
               c.calibration_chunks);
   E2LLM_CHECK(c.pooled_cache_mb >= 0, "{}model.pooled_cache_mb must be >= 0, got {}", at, c.pooled_cache_mb);
+  E2LLM_CHECK(c.repetition_penalty > 0 && std::isfinite(c.repetition_penalty),
+              "{}model.repetition_penalty must be a finite number > 0 (1 = off), got {}", at, c.repetition_penalty);
+  E2LLM_CHECK(c.no_repeat_ngram_size >= 0, "{}model.no_repeat_ngram_size must be >= 0 (0 = off), got {}", at,
+              c.no_repeat_ngram_size);
   E2LLM_CHECK(c.max_restate_tokens >= 1, "{}model.max_restate_tokens must be >= 1, got {}", at,
               c.max_restate_tokens);
 }

@@ -374,7 +374,10 @@ void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors)
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
 
 std::string E2llmModel::fingerprint() {
-  std::string key = config_.model_json().dump();
+  nlohmann::json config = config_.model_json();
+  // The answer defaults decide no vector: stored documents outlive a change of them.
+  for (const char* key : {"repetition_penalty", "no_repeat_ngram_size"}) config.erase(key);
+  std::string key = config.dump();
   for (const BaseModelIdentity& id : identities_) key += "|" + id.config_hash + ":" + id.weight_fingerprint;
   for (const auto& [name, tensor] : named_state()) {
     torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();

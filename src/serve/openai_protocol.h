@@ -37,9 +37,10 @@ struct CompletionRequest {
   bool greedy = true;                  // temperature absent or 0
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
-  // Extensions, as vLLM names them, with transformers' meanings (greedy too):
-  double repetition_penalty = 1.0;   // "repetition_penalty", > 0; 1 = off
-  int64_t no_repeat_ngram_size = 0;  // "no_repeat_ngram_size", >= 0; 0 = off
+  // Extensions, as vLLM names them, with transformers' meanings (greedy too);
+  // absent, the model's own answer defaults apply (E2llmConfig):
+  std::optional<double> repetition_penalty;   // "repetition_penalty", > 0; 1 = off
+  std::optional<int64_t> no_repeat_ngram_size;  // "no_repeat_ngram_size", >= 0; 0 = off
   std::vector<std::string> stop;
   bool ignore_eos = false;  // "ignore_eos" (vLLM's and llama-server's extension): exactly max_tokens tokens
   bool stream = false;

@@ -271,8 +271,8 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   generation.sampling.temperature = r.temperature;
   generation.sampling.top_p = r.top_p;
   generation.sampling.seed = r.seed;
-  generation.sampling.repetition_penalty = r.repetition_penalty;
-  generation.sampling.no_repeat_ngram_size = r.no_repeat_ngram_size;
+  generation.sampling.repetition_penalty = r.repetition_penalty.value_or(model->config().repetition_penalty);
+  generation.sampling.no_repeat_ngram_size = r.no_repeat_ngram_size.value_or(model->config().no_repeat_ngram_size);
   generation.on_text = [cancelled, on_text, this](std::string_view text) {
     if (cancelled() || stopping) throw Cancelled{};
     if (on_text) on_text(std::string(text));

@@ -224,6 +224,15 @@ TEST(ConfigReaders, ModelConfigWrongTypesNameFileAndField) {
   EXPECT_THAT(error_with("pooling", 3), HasSubstr("'model.pooling' must be a string"));
   EXPECT_THAT(error_with("pooling", "max"), AllOf(HasSubstr("'model.pooling'"), HasSubstr("unknown pooling 'max'")));
   EXPECT_THAT(error_with("chunk_size", -1), HasSubstr("run/train.json: model.chunk_size must be >= 0"));
+  EXPECT_THAT(error_with("repetition_penalty", 0), HasSubstr("model.repetition_penalty must be a finite number > 0"));
+  EXPECT_THAT(error_with("no_repeat_ngram_size", -2), HasSubstr("model.no_repeat_ngram_size must be >= 0"));
+  json answer_defaults = ok;
+  answer_defaults["repetition_penalty"] = 1.15;
+  answer_defaults["no_repeat_ngram_size"] = 4;
+  const E2llmConfig read = E2llmConfig::from_json(answer_defaults);
+  EXPECT_EQ(read.repetition_penalty, 1.15);
+  EXPECT_EQ(read.no_repeat_ngram_size, 4);
+  EXPECT_EQ(read.model_json().at("no_repeat_ngram_size"), 4) << "a model's answer defaults are part of what it is";
   EXPECT_EQ(E2llmConfig::from_json(json{{"encoder", "e"}, {"decoder", "d"}, {"pooling", "pma"}}).pooling.mode,
             PoolingMode::kAttention);
 }

@@ -81,7 +81,7 @@ TEST(E2llmConfigJson, RoundTripsAndRejectsUnknownKeys) {
   }
 }
 
-TEST_F(Fixture, TheFingerprintDoesNotDependOnTheDeviceSetting) {
+TEST_F(Fixture, TheFingerprintDependsOnNeitherTheDeviceNorTheAnswerDefaults) {
   E2llmConfig config = test::tiny_e2llm_config(models);
   torch::manual_seed(0);
   E2llmModel on_cpu(config);
@@ -92,6 +92,11 @@ TEST_F(Fixture, TheFingerprintDoesNotDependOnTheDeviceSetting) {
   if (on_auto.device().is_cpu()) {
     EXPECT_EQ(on_cpu.fingerprint(), on_auto.fingerprint());
   }
+  config.device = "cpu";
+  config.repetition_penalty = 1.2;  // how it answers, not what its vectors are
+  config.no_repeat_ngram_size = 3;
+  torch::manual_seed(0);
+  EXPECT_EQ(E2llmModel(config).fingerprint(), on_cpu.fingerprint());
   config.chunker.chunk_size -= 1;  // a setting that changes the vectors does change it
   torch::manual_seed(0);
   EXPECT_NE(E2llmModel(config).fingerprint(), on_cpu.fingerprint());

@@ -146,6 +146,38 @@ TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes)
                                  dir.file("model") + " < " + dir.file("context.txt")));
   EXPECT_EQ(from_stdin.output, from_run.output);
 
+  // Answer defaults recorded at export: answer and eval use them unless told
+  // otherwise. Eight forced tokens of a barely trained model repeat some
+  // token, which no-repeat n-gram size 1 forbids.
+  r = test::run_command(in_cache(cache.path(), "export --checkpoint " + dir.file("run") + " --output " +
+                                                   dir.file("penalized") +
+                                                   " --repetition-penalty 1.5 --no-repeat-ngram-size 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("answer defaults: repetition penalty 1.5, no-repeat n-gram size 1"), std::string::npos)
+      << r.output;
+  const nlohmann::json penalized = read_json_file(latest_checkpoint(dir.file("penalized")) + "/checkpoint.json");
+  EXPECT_EQ(penalized.at("config").at("model").at("repetition_penalty"), 1.5);
+  EXPECT_EQ(penalized.at("config").at("model").at("no_repeat_ngram_size"), 1);
+  const std::string forced = " answer --ignore-eos --max-new-tokens 8 --context " + dir.file("context.txt") +
+                             " --question '" + examples[0].prompt + "' --model ";
+  const std::string plain = test::run_command(in_cache(cache.path(), forced + dir.file("model"))).output;
+  const std::string by_default = test::run_command(in_cache(cache.path(), forced + dir.file("penalized"))).output;
+  EXPECT_NE(by_default, plain) << "the exported defaults were not applied";
+  EXPECT_EQ(by_default, test::run_command(in_cache(cache.path(), forced + dir.file("model") +
+                                                                 " --repetition-penalty 1.5 --no-repeat-ngram-size 1"))
+                            .output);
+  EXPECT_EQ(plain, test::run_command(in_cache(cache.path(), forced + dir.file("penalized") +
+                                                              " --repetition-penalty 1 --no-repeat-ngram-size 0"))
+                       .output)
+      << "the command line wins over the model's defaults";
+  r = test::run_command(in_cache(cache.path(), "eval --method e2llm --metric qa --no-progress --limit 1 --max-new-tokens 2 --data " +
+                                                   dir.file("train.jsonl") + " --checkpoint " + dir.file("penalized") +
+                                                   " --output " + dir.file("eval")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json settings = read_json_file(dir.file("eval") + "/run.json");
+  EXPECT_EQ(settings.at("repetition_penalty"), 1.5) << settings.dump();
+  EXPECT_EQ(settings.at("no_repeat_ngram_size"), 1) << settings.dump();
+
   // The base models gone: the error says what to run.
   TempDir empty;
   r = test::run_command(in_cache(empty.path(), question + " --model " + dir.file("model")));

@@ -305,6 +305,29 @@ TEST_F(ServerTest, CompletionsAndInlineContextAndStop) {
             post_json(c, "/v1/completions", sampled_body)["choices"][0]["text"]);
 }
 
+// A request that names no repetition setting gets the model's own (E2llmConfig);
+// one that does, its own. Eight forced tokens of the random model repeat some
+// token, which no-repeat n-gram size 1 forbids.
+TEST_F(ServerTest, RequestsWithoutRepetitionSettingsGetTheModelsAnswerDefaults) {
+  RunningServer s([] {
+    torch::manual_seed(0);
+    E2llmConfig config = test::tiny_e2llm_config(*models_);
+    config.no_repeat_ngram_size = 1;
+    return std::make_unique<E2llmModel>(config);
+  }, {});
+  auto c = s.client();
+  const nlohmann::json body = {
+      {"prompt", "who approved the budget"}, {"context", document_text(2)}, {"max_tokens", 8}, {"ignore_eos", true}};
+  auto text_with = [&](const nlohmann::json& extra) {
+    nlohmann::json b = body;
+    b.update(extra);
+    return post_json(c, "/v1/completions", b)["choices"][0]["text"].get<std::string>();
+  };
+  const std::string by_default = text_with(nlohmann::json::object());
+  EXPECT_EQ(by_default, text_with({{"no_repeat_ngram_size", 1}}));
+  EXPECT_NE(by_default, text_with({{"no_repeat_ngram_size", 0}})) << "the model's default was not applied";
+}
+
 TEST_F(ServerTest, BadRequestsGetTheir4xxAndTheServerKeepsServing) {
   ServerOptions options;
   options.max_body_mb = 1;

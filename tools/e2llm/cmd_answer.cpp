@@ -18,7 +18,7 @@ struct AnswerArgs {
   bool verbose = false;
   bool ignore_eos = false;
   int64_t max_new_tokens = 128;
-  SamplingConfig penalties;  // --repetition-penalty, --no-repeat-ngram-size; greedy
+  RepetitionOptions penalties;
 };
 
 double peak_rss_mib() {
@@ -36,7 +36,7 @@ void run_answer(const AnswerArgs& args) {
   const std::string prompt = args.summarize ? model->config().summarize_instruction : args.question;
   AnswerOptions options(args.max_new_tokens);
   options.ignore_eos = args.ignore_eos;
-  options.sampling = args.penalties;
+  options.sampling = args.penalties.applied_to(SamplingConfig{}, model->config());  // greedy
   AnswerTiming t;
   std::string answer = model->generate(context, prompt, options, &t);
   std::printf("%s\n", answer.c_str());
@@ -65,7 +65,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")->capture_default_str();
   cmd->add_flag("--ignore-eos", args->ignore_eos,
                 "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
-  add_repetition_options(cmd, args->penalties);
+  add_repetition_options(cmd, args->penalties, "the model's own, docs/model.md");
   add_weights_option(cmd, args->weights);
   cmd->add_flag("--verbose", args->verbose, "Print chunk count, compression, timings and peak memory on stderr");
   cmd->callback([args] { run_answer(*args); });

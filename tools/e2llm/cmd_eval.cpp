@@ -18,8 +18,15 @@ struct EvalArgs {
   int64_t window = 0, max_new_tokens = 100, rag_chunk_size = 256;
   size_t limit = 0;
   bool chat = false, no_progress = false, ignore_eos = false;
-  SamplingConfig penalties;  // --repetition-penalty, --no-repeat-ngram-size; greedy
+  RepetitionOptions penalties;
+  SamplingConfig sampling;  // greedy, with the penalties that apply (set in run_eval)
 };
+
+E2llmConfig checkpoint_model(const std::string& checkpoint) {
+  const TrainingState state = load_checkpoint(checkpoint);
+  E2LLM_CHECK(state.config.contains("model"), "{}: the checkpoint has no model config", checkpoint);
+  return E2llmConfig::from_json(state.config["model"], checkpoint);
+}
 
 nlohmann::json settings(const EvalArgs& a) {
   nlohmann::json s = {{"method", a.method},
@@ -28,8 +35,8 @@ nlohmann::json settings(const EvalArgs& a) {
   s["weights"] = a.weights;
   // Only when set: runs from before these options still resume.
   if (a.ignore_eos) s["ignore_eos"] = true;
-  if (a.penalties.repetition_penalty != 1.0) s["repetition_penalty"] = a.penalties.repetition_penalty;
-  if (a.penalties.no_repeat_ngram_size != 0) s["no_repeat_ngram_size"] = a.penalties.no_repeat_ngram_size;
+  if (a.sampling.repetition_penalty != 1.0) s["repetition_penalty"] = a.sampling.repetition_penalty;
+  if (a.sampling.no_repeat_ngram_size != 0) s["no_repeat_ngram_size"] = a.sampling.no_repeat_ngram_size;
   if (a.method == "e2llm") {
     s["checkpoint"] = std::filesystem::weakly_canonical(a.checkpoint).string();
     return s;
@@ -87,13 +94,16 @@ void run_eval_command(EvalArgs a) {
   }
   // A model name becomes its path once the options and data have been checked.
   if (!is_e2llm) a.model = model_argument(a.model);
+  // An E2LLM checkpoint's own answer defaults fill what the command line left out.
+  a.sampling = is_e2llm ? a.penalties.applied_to(SamplingConfig{}, checkpoint_model(a.checkpoint))
+                        : a.penalties.applied_to(SamplingConfig{});
   o.settings = settings(a);
 
   auto make_method = [&]() -> std::unique_ptr<Method> {
     if (is_e2llm) {
       AnswerOptions answer(a.max_new_tokens);
       answer.ignore_eos = a.ignore_eos;
-      answer.sampling = a.penalties;
+      answer.sampling = a.sampling;
       return make_e2llm_method(a.checkpoint, answer, a.weights, global_options().device);
     }
     BaselineOptions b;
@@ -104,7 +114,7 @@ void run_eval_command(EvalArgs a) {
     b.window = a.window;
     b.max_new_tokens = a.max_new_tokens;
     b.ignore_eos = a.ignore_eos;
-    b.sampling = a.penalties;
+    b.sampling = a.sampling;
     b.chat = a.chat;
     b.chat_template = a.chat_template;
     b.system = a.system;
@@ -153,7 +163,7 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
   cmd->add_option("--system", a->system, "System message (with --chat)");
-  add_repetition_options(cmd, a->penalties);
+  add_repetition_options(cmd, a->penalties, "e2llm: the checkpoint's own, docs/model.md; the baselines: off");
   add_weights_option(cmd, a->weights);
   cmd->add_option("--rag-chunk-size", a->rag_chunk_size, "RAG: chunk size in decoder tokens")->capture_default_str();
   cmd->add_option("--dataset-name", a->dataset_name, "Dataset label in the table (default: the data file's stem)");

@@ -19,6 +19,7 @@ namespace {
 struct ExportArgs {
   std::string checkpoint, output;
   bool force = false;
+  RepetitionOptions answer_defaults;  // the model's own from now on (E2llmConfig)
 };
 
 // The training section as provenance: hyperparameters kept, this machine's
@@ -40,7 +41,11 @@ void run_export(const ExportArgs& a) {
   TrainingState out;
   out.step = in.step;
   // What the model is, without where it ran (the loader chooses the device).
-  nlohmann::json model = E2llmConfig::from_json(in.config["model"], a.checkpoint).model_json();
+  E2llmConfig config = E2llmConfig::from_json(in.config["model"], a.checkpoint);
+  const SamplingConfig answer = a.answer_defaults.applied_to(SamplingConfig{}, config);
+  config.repetition_penalty = answer.repetition_penalty;
+  config.no_repeat_ngram_size = answer.no_repeat_ngram_size;
+  nlohmann::json model = config.model_json();
   for (const char* key : {"encoder", "decoder"}) model[key] = model_name_if_cached(model[key].get<std::string>());
   out.config = {{"model", model}};
   out.base_models = in.base_models;
@@ -57,7 +62,8 @@ void run_export(const ExportArgs& a) {
   std::printf("exported step %lld to %s: %zu tensors, %lld values; base models:", static_cast<long long>(out.step),
               folder.c_str(), out.trainable.size(), static_cast<long long>(values));
   for (const BaseModelIdentity& base : out.base_models) std::printf(" %s=%s", base.role.c_str(), base.path.c_str());
-  std::printf("\n");
+  std::printf("\nanswer defaults: repetition penalty %g, no-repeat n-gram size %lld\n", config.repetition_penalty,
+              static_cast<long long>(config.no_repeat_ngram_size));
 }
 
 CommandRegistrar registrar("export", [](CLI::App& app) {
@@ -69,6 +75,9 @@ CommandRegistrar registrar("export", [](CLI::App& app) {
       ->required();
   cmd->add_option("--output", a->output, "Folder for the model (answer/eval/serve --model read it)")->required();
   cmd->add_flag("--force", a->force, "Replace the model already in --output");
+  add_repetition_options(cmd, a->answer_defaults,
+                         "the checkpoint's; given, it becomes the model's own, what answer, eval and serve use "
+                         "unless told otherwise");
   cmd->callback([a] { run_export(*a); });
 });
 

@@ -24,21 +24,19 @@ struct GenerateArgs {
   int64_t max_new_tokens = 128;
   std::optional<double> temperature, top_p, min_p;
   std::optional<int64_t> top_k;
-  SamplingConfig penalties;  // --repetition-penalty, --no-repeat-ngram-size
+  RepetitionOptions penalties;
   uint64_t seed = 0;
   std::vector<std::string> stop;
 };
 
 // Sampling unless --greedy, or when no sampling option was given at all.
 SamplingConfig sampling_config(const GenerateArgs& a) {
-  SamplingConfig c;
+  SamplingConfig c = a.penalties.applied_to(SamplingConfig{});
   c.greedy = a.greedy || !(a.temperature || a.top_k || a.top_p || a.min_p);
   c.temperature = a.temperature.value_or(1.0);
   c.top_k = a.top_k.value_or(0);
   c.top_p = a.top_p.value_or(1.0);
   c.min_p = a.min_p.value_or(0.0);
-  c.repetition_penalty = a.penalties.repetition_penalty;
-  c.no_repeat_ngram_size = a.penalties.no_repeat_ngram_size;
   c.seed = a.seed;
   c.validate();
   return c;
@@ -109,7 +107,7 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling: keep the smallest set with this much probability");
   cmd->add_option("--min-p", a->min_p, "Drop tokens less likely than min-p x the most likely one");
-  add_repetition_options(cmd, a->penalties);
+  add_repetition_options(cmd, a->penalties, "off");
   cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
   add_weights_option(cmd, a->weights);

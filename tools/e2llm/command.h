@@ -3,9 +3,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/generate/sampling.h"
 
 namespace e2llm::cli {
@@ -20,8 +22,18 @@ struct GlobalOptions {
 GlobalOptions& global_options();
 
 // --repetition-penalty and --no-repeat-ngram-size, with transformers'
-// meanings (e2llm/generate/sampling.h), into those fields of `sampling`.
-void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling);
+// meanings (e2llm/generate/sampling.h). Left out, an E2LLM model answers with
+// its own (E2llmConfig: measured for it) and a plain decoder with neither.
+struct RepetitionOptions {
+  std::optional<double> penalty;
+  std::optional<int64_t> ngram_size;
+  // `sampling` with the two fields as given, else as `model` says.
+  SamplingConfig applied_to(SamplingConfig sampling, const E2llmConfig& model) const;
+  // `sampling` with the two fields as given, else off.
+  SamplingConfig applied_to(SamplingConfig sampling) const;
+};
+// `default_text` ends each option's help: what applies when it is left out.
+void add_repetition_options(CLI::App* cmd, RepetitionOptions& options, const std::string& default_text);
 
 // --weights for the commands that run a decoder for inference (see
 // decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".

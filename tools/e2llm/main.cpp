@@ -46,16 +46,25 @@ CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::stri
       ->transform([](const std::string& given) { return model_argument(given); }, "", "");
 }
 
-void add_repetition_options(CLI::App* cmd, SamplingConfig& sampling) {
-  cmd->add_option("--repetition-penalty", sampling.repetition_penalty,
+SamplingConfig RepetitionOptions::applied_to(SamplingConfig sampling, const E2llmConfig& model) const {
+  sampling.repetition_penalty = penalty.value_or(model.repetition_penalty);
+  sampling.no_repeat_ngram_size = ngram_size.value_or(model.no_repeat_ngram_size);
+  return sampling;
+}
+
+SamplingConfig RepetitionOptions::applied_to(SamplingConfig sampling) const {
+  return applied_to(sampling, E2llmConfig{});  // whose answer defaults are off
+}
+
+void add_repetition_options(CLI::App* cmd, RepetitionOptions& options, const std::string& default_text) {
+  const std::string unset = "; default: " + default_text;
+  cmd->add_option("--repetition-penalty", options.penalty,
                   "Divide the positive scores of tokens already in the prompt or answer by this, multiply the "
-                  "negative ones (1 = off)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--no-repeat-ngram-size", sampling.no_repeat_ngram_size,
-                  "Never repeat an n-gram of this many tokens of the prompt or answer (0 = off)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+                  "negative ones (1 = off" + unset + ")")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--no-repeat-ngram-size", options.ngram_size,
+                  "Never repeat an n-gram of this many tokens of the prompt or answer (0 = off" + unset + ")")
+      ->check(CLI::NonNegativeNumber);
 }
 
 CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {

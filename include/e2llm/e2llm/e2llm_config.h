@@ -68,6 +68,13 @@ struct E2llmConfig {
   int64_t stage1_steps = 0;            // adapter (+ markers, pooling) alone first
   bool activation_checkpointing = false;
 
+  // How the model answers unless a request says otherwise (answer, eval,
+  // serve): transformers' repetition penalty and no-repeat n-gram size
+  // (e2llm/generate/sampling.h; 1 and 0 = off). Not learned: `e2llm export`
+  // sets them from a measurement on held-out data (docs/model.md).
+  double repetition_penalty = 1.0;
+  int64_t no_repeat_ngram_size = 0;
+
   // `j` is the "model" section of a training config or checkpoint; `source`
   // (its file) prefixes error messages. Unknown keys are errors.
   static E2llmConfig from_json(const nlohmann::json& j, const std::string& source = "");

@@ -130,7 +130,7 @@ class E2llmModel {
   void load_state(const std::map<std::string, torch::Tensor>& tensors);  // strict: names and shapes
   std::vector<BaseModelIdentity> base_models() const;
   // 16 hex digits over everything that decides the pooled vectors and the
-  // soft tokens: the config (its device aside), the base models' identities
+  // soft tokens: the config (its device and answer defaults aside), the base models' identities
   // and every E2LLM tensor. Equal fingerprints, equal vectors for equal text.
   std::string fingerprint();
 
