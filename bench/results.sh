@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The results table of issue #13 (docs/results.md): E2LLM against truncation,
 # RAG (bm25) and, where the text fits the decoder window, the full context,
-# all with the same decoder, the same answer budget per dataset and the same
+# all with the same decoder, the same answer budget per dataset, the same repetition settings and the same
 # chat prompt layout ("<context>\n\n<prompt>" in the user turn; E2LLM: its
 # checkpoint's template around the soft tokens), on
 #   qmsum      QMSum test, all 281 queries (ROUGE-1/2/L F, geometric mean)
@@ -49,6 +49,9 @@
 #                all of SmolLM2's positions; truncate and rag fill it, full runs only on the
 #                examples whose whole text fits, filtered into OUT/data/*-full-*.jsonl)
 #   RAG_CHUNK    RAG chunk size in decoder tokens (default 256)
+#   REPETITION   "PENALTY:NGRAM", the repetition penalty and no-repeat n-gram size every method
+#                answers with (default: the E2LLM checkpoint's own answer defaults, docs/model.md;
+#                1:0 = neither)
 #   QMSUM_NEW_TOKENS (128)  GOVREPORT_NEW_TOKENS (256)  QUALITY_NEW_TOKENS (32)
 #   PASSKEY_NEW_TOKENS (16)  NEEDLE_NEW_TOKENS (32)   longest answer, the same for every method
 #   QUALITY_INSTRUCTION  appended to every QuALITY prompt after a blank line (default
@@ -96,6 +99,23 @@ all_datasets="qmsum govreport quality passkey needle"
 all_methods="e2llm truncate rag full"
 
 die() { echo "bench/results.sh: $*" >&2; exit 1; }
+# The answer defaults recorded in a checkpoint (a training output folder, a step
+# folder or an exported model), "1:0" where it records none.
+answer_defaults() {
+  python3 - "$1" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+if os.path.isfile(os.path.join(path, "latest")):
+    path = os.path.join(path, open(os.path.join(path, "latest")).read().strip())
+try:
+    model = json.load(open(os.path.join(path, "checkpoint.json")))["config"]["model"]
+except (OSError, KeyError, ValueError):
+    model = {}
+print(f"{model.get('repetition_penalty', 1)}:{model.get('no_repeat_ngram_size', 0)}")
+PY
+}
+repetition=${REPETITION:-$(answer_defaults "${checkpoint:-${E2LLM_MODEL:-$root/models/e2llm-minilm-smollm2}}")}
+[[ "$repetition" =~ ^[0-9.]+:[0-9]+$ ]] || die "REPETITION: '$repetition' is not PENALTY:NGRAM (e.g. 1.2:3)"
 for d in $only; do [[ " $all_datasets " == *" $d "* ]] || die "ONLY: unknown dataset '$d' (choose from $all_datasets)"; done
 for m in $methods; do [[ " $all_methods " == *" $m "* ]] || die "METHODS: unknown method '$m' (choose from $all_methods)"; done
 [ -x "$build/e2llm" ] || die "$build/e2llm: not built (scripts/setup.sh, or give the build folder)"
@@ -322,7 +342,8 @@ run_eval() {  # dataset method data.jsonl
   fi
   rm -f "$dir/skipped.txt"
   local args=(eval --method "$method" --data "$file" --output "$dir" --metric "${metric[$ds]}"
-    --max-new-tokens "${new_tokens[$ds]}" --dataset-name "$ds" --no-progress)
+    --max-new-tokens "${new_tokens[$ds]}" --dataset-name "$ds" --no-progress
+    --repetition-penalty "${repetition%%:*}" --no-repeat-ngram-size "${repetition##*:}")
   if [ "$method" = e2llm ]; then
     [ -n "$checkpoint" ] && args+=(--checkpoint "$checkpoint")
   else
