@@ -9,6 +9,8 @@
 // packed once per call; AVX2 computes 6 rows × 16 keys at a time, as in the
 // encoder), softcap and mask, the online-softmax update of every row, then
 // acc = acc·alpha + p·V. Scratch is ~4·(2·rows·d + rows·kTile) bytes.
+// Decoding from a long cache also splits each KV head's keys into ranges on
+// several threads and merges their partial softmaxes (decode_split).
 #include "decoder/causal_attention.h"
 
 #include <ATen/Parallel.h>
@@ -89,6 +91,7 @@ constexpr int64_t kTile = 64;     // keys per online-softmax step: amortises the
 constexpr int64_t kRows = 6;      // query rows per AVX2 score block
 constexpr int64_t kQueries = 32;  // query positions per task (times G rows)
 constexpr int64_t kInPlaceQueries = 2;  // at most this many query positions read K in place
+constexpr int64_t kSplitKeys = 256;     // decoding: fewest keys per range of a split task (decode_split)
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -398,11 +401,15 @@ E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* a
 
 // ---- fused kernel: one task ------------------------------------------------------------
 
-// Queries [t0, t1) of every head of KV head h in sequence b.
-void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1, Scratch& s) {
-  const int64_t n = t1 - t0, rows = P.G * n, d = P.d;
-  // Rows padded for the AVX2 micro-kernels (6 rows per packed score block, 3 per value pass).
-  const int64_t R = !P.avx2 ? rows : P.kt ? round_up(rows, kRows) : round_up(rows, 3);
+// Rows of the AVX2 micro-kernels: 6 per packed score block, 3 per value pass.
+int64_t padded_rows(const Problem& P, int64_t rows) {
+  return !P.avx2 ? rows : P.kt ? round_up(rows, kRows) : round_up(rows, 3);
+}
+
+// Starts queries [t0, t0 + n) of every head of KV head h in sequence b: scaled
+// queries in, no key seen yet.
+void begin_rows(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, Scratch& s) {
+  const int64_t rows = P.G * n, R = padded_rows(P, rows), d = P.d;
   s.q.assign(static_cast<size_t>(R * d), 0.0f);
   s.acc.assign(static_cast<size_t>(R * d), 0.0f);
   s.p.assign(static_cast<size_t>(R * kTile), 0.0f);  // padding rows keep zero weights
@@ -417,12 +424,19 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
       for (int64_t c = 0; c < d; ++c) dst[c] = src[c] * P.scale;
     }
   }
+}
+
+// Those rows meet keys [j_begin, j_end) (j_begin a multiple of kTile): the
+// online softmax's running max, sum and unnormalised output in `s`.
+void attend(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, int64_t j_begin, int64_t j_end,
+            Scratch& s) {
+  const int64_t rows = P.G * n, R = padded_rows(P, rows), d = P.d;
   const float* v = P.v + b * P.v_b + h * P.v_h;
   const float* kt = P.kt ? P.kt + (b * P.KVH + h) * P.S16 * d : nullptr;
   const float* k = P.k + b * P.k_b + h * P.k_h;
   // Keys past the last query's causal bound are visible to no query here.
-  const int64_t end = std::min(P.S, P.start + t1);
-  for (int64_t j0 = 0; j0 < end; j0 += kTile) {
+  const int64_t end = std::min({j_end, P.S, P.start + t0 + n});
+  for (int64_t j0 = j_begin; j0 < end; j0 += kTile) {
     const int64_t count = std::min(kTile, end - j0), width = round_up(count, 8);  // scores past count are masked
     const Visible visible = tile_visibility(P, b, t0, n, j0, count, width, s.bias.data());
     if (visible == Visible::kNone) continue;
@@ -447,6 +461,13 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
       accumulate_portable(P, p, s.alpha.data(), rows, v + j0 * P.v_s, count, s.acc.data());
     }
   }
+}
+
+// Normalises those rows into the output. A row that saw no key (padding) gets
+// the reference's uniform weights over all S keys.
+void finish_rows(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, Scratch& s) {
+  const int64_t d = P.d;
+  const float* v = P.v + b * P.v_b + h * P.v_h;
   bool mean_ready = false;
   for (int64_t g = 0; g < P.G; ++g) {
     for (int64_t i = 0; i < n; ++i) {
@@ -457,7 +478,6 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
         for (int64_t c = 0; c < d; ++c) out[c] = s.acc[r * d + c] * inv;
         continue;
       }
-      // A query that sees no key (padding): the reference's uniform weights over all S keys.
       if (!mean_ready) {
         s.mean.assign(static_cast<size_t>(d), 0.0f);
         for (int64_t j = 0; j < P.S; ++j)
@@ -467,6 +487,64 @@ void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1,
       }
       std::copy(s.mean.begin(), s.mean.end(), out);
     }
+  }
+}
+
+// Queries [t0, t1) of every head of KV head h in sequence b, against all their keys.
+void query_block(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t t1, Scratch& s) {
+  begin_rows(P, b, h, t0, t1 - t0, s);
+  attend(P, b, h, t0, t1 - t0, 0, P.S, s);
+  finish_rows(P, b, h, t0, t1 - t0, s);
+}
+
+// Key ranges per (sequence, KV head) for decoding: about four tasks a thread,
+// none shorter than kSplitKeys keys (a merge costs more than a short range
+// saves), and one range on one thread.
+int64_t decode_splits(int64_t sequence_heads, int64_t S) {
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1) return 1;
+  const int64_t wanted = (4 * threads + sequence_heads - 1) / sequence_heads;
+  return std::clamp<int64_t>(wanted, 1, std::max<int64_t>(1, S / kSplitKeys));
+}
+
+// Decoding: each sequence's few queries in one task per KV head would leave
+// threads idle (SmolLM2 has 3 KV heads) and read a long cache through one
+// core. So the keys are split into `splits` ranges of whole tiles, each range
+// one task, and the partial softmaxes merged: rescaled to their common max,
+// sums and outputs add up (as flash-decoding does).
+void decode_split(const Problem& P, int64_t splits) {
+  const int64_t n = P.T, rows = P.G * n, R = padded_rows(P, rows), d = P.d;
+  const int64_t keys_per_split = round_up((P.S + splits - 1) / splits, kTile);
+  const int64_t tasks = P.B * P.KVH * splits;
+  std::vector<float> max(static_cast<size_t>(tasks * R)), sum(max.size()), acc(static_cast<size_t>(tasks * R * d));
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    thread_local Scratch scratch;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t bh = task / splits, split = task % splits;
+      begin_rows(P, bh / P.KVH, bh % P.KVH, 0, n, scratch);
+      attend(P, bh / P.KVH, bh % P.KVH, 0, n, split * keys_per_split, (split + 1) * keys_per_split, scratch);
+      std::copy_n(scratch.max.begin(), R, max.begin() + task * R);
+      std::copy_n(scratch.sum.begin(), R, sum.begin() + task * R);
+      std::copy_n(scratch.acc.begin(), R * d, acc.begin() + task * R * d);
+    }
+  });
+  Scratch merged;
+  for (int64_t bh = 0; bh < P.B * P.KVH; ++bh) {
+    merged.sum.assign(static_cast<size_t>(R), 0.0f);
+    merged.acc.assign(static_cast<size_t>(R * d), 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      float top = -kInf;
+      for (int64_t split = 0; split < splits; ++split) top = std::max(top, max[(bh * splits + split) * R + r]);
+      if (top == -kInf) continue;  // no key visible in any range: finish_rows' padding case
+      for (int64_t split = 0; split < splits; ++split) {
+        const int64_t at = (bh * splits + split) * R + r;
+        if (sum[at] == 0) continue;
+        const float w = std::exp(max[at] - top);
+        merged.sum[r] += sum[at] * w;
+        for (int64_t c = 0; c < d; ++c) merged.acc[r * d + c] += acc[at * d + c] * w;
+      }
+    }
+    finish_rows(P, bh / P.KVH, bh % P.KVH, 0, n, merged);
   }
 }
 
@@ -556,6 +634,10 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   if (softcap) P.softcap = static_cast<float>(*softcap);
   P.avx2 = avx2;
 
+  if (const int64_t splits = keys_in_place ? decode_splits(B * KVH, S) : 1; splits > 1) {
+    decode_split(P, splits);
+    return out.to(q.scalar_type()).transpose(1, 2);
+  }
   // Later query blocks see more keys. at::parallel_for hands each thread one
   // contiguous range of tasks, so a task pairs block i with block
   // blocks-1-i: every task then costs about the same.

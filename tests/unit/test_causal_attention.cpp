@@ -147,6 +147,27 @@ INSTANTIATE_TEST_SUITE_P(
       return s;
     });
 
+// Decoding from a long cache splits each KV head's keys into ranges, one task
+// each, and merges their softmaxes. With padding, a hole, a row that sees no
+// key, and a window that leaves most ranges without a visible key.
+TEST(CausalAttention, DecodingSplitAcrossThreadsEqualsTheReference) {
+  KernelGuard guard;
+  torch::InferenceMode inference;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(4);  // splits need more than one thread
+  for (const Case& c : {Case{"long decode", 3, 9, 3, 1, 1700, 64, {0, 300, 1701}, {}, {}},
+                        Case{"long two-token step", 2, 6, 2, 2, 1200, 80, {0, 5}, {}, {}},
+                        Case{"long windowed decode", 2, 4, 1, 1, 1500, 256, {0, 3}, 20, 5.0}}) {
+    torch::manual_seed(c.start);
+    const Inputs in = random_inputs(c);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    const torch::Tensor ref = reference(in, scale, c.softcap);
+    for (CausalAttentionKernel kernel : kFused)
+      EXPECT_LE(relative_error(fused(kernel, in, scale, c.softcap), ref), kTolerance) << c.what << ", " << name(kernel);
+  }
+  at::set_num_threads(threads);
+}
+
 TEST(CausalAttention, QueriesThatSeeNoKeyGetTheMeanOfV) {
   // transformers' -1e30 fill gives such rows uniform weights over all S keys.
   KernelGuard guard;
