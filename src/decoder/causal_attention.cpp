@@ -230,21 +230,11 @@ E2LLM_AVX2 inline __m256 tanh_avx2(__m256 x) {
 }
 
 // Scores of kRows query rows (q: [kRows][d]) against one block of 16 keys (kb:
-// [d][16]) into p (rows kTile apart). 12 independent accumulators cover the
-// FMA latency on both pipes.
+// [d][16]) into p (rows kTile apart).
 E2LLM_AVX2 void score_block(const float* q, int64_t d, const float* kb, float* p) {
+  static_assert(kRows == avx2::kScoreRows && kKeys == avx2::kScoreKeys);
   __m256 lo[kRows], hi[kRows];
-#pragma GCC unroll 6
-  for (int r = 0; r < kRows; ++r) lo[r] = _mm256_setzero_ps(), hi[r] = _mm256_setzero_ps();
-  for (int64_t c = 0; c < d; ++c) {
-    const __m256 k0 = _mm256_loadu_ps(kb + c * kKeys), k1 = _mm256_loadu_ps(kb + c * kKeys + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-      const __m256 b = _mm256_broadcast_ss(q + r * d + c);
-      lo[r] = _mm256_fmadd_ps(b, k0, lo[r]);
-      hi[r] = _mm256_fmadd_ps(b, k1, hi[r]);
-    }
-  }
+  avx2::scores_6x16(q, d, kb, lo, hi);
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r) {
     _mm256_storeu_ps(p + r * kTile, lo[r]);
@@ -321,49 +311,11 @@ E2LLM_AVX2 float update_row_avx2(float* p, const float* bias, int64_t width, std
   return alpha;
 }
 
-// acc[r][0..8·NV) = alpha[r]·acc[r][..] + Σ_j p[r][j]·v[j][..] for 3 rows (p
-// rows kTile apart, acc rows acc_stride apart) over `count` keys (v rows
-// v_stride apart): 3·NV accumulators in registers for the whole tile.
-template <int NV>
-E2LLM_AVX2 void accumulate_values(const float* p, const float* alpha, const float* v, int64_t v_stride,
-                                  int64_t count, float* acc, int64_t acc_stride) {
-  __m256 a[3][NV];
-#pragma GCC unroll 3
-  for (int r = 0; r < 3; ++r) {
-    const __m256 scale = _mm256_set1_ps(alpha[r]);
-#pragma GCC unroll 4
-    for (int n = 0; n < NV; ++n) a[r][n] = _mm256_mul_ps(scale, _mm256_loadu_ps(acc + r * acc_stride + 8 * n));
-  }
-  for (int64_t j = 0; j < count; ++j) {
-    const float* vj = v + j * v_stride;
-#pragma GCC unroll 3
-    for (int r = 0; r < 3; ++r) {
-      const __m256 w = _mm256_broadcast_ss(p + r * kTile + j);
-#pragma GCC unroll 4
-      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * n), a[r][n]);
-    }
-  }
-#pragma GCC unroll 3
-  for (int r = 0; r < 3; ++r)
-#pragma GCC unroll 4
-    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(acc + r * acc_stride + 8 * n, a[r][n]);
-}
-
-// All R rows (a multiple of 3), d (a multiple of 8) in slices of up to 32.
+// All R rows (a multiple of 3), d a multiple of 8.
 E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* alpha, int64_t rows, const float* v,
                                 int64_t count, float* acc) {
-  for (int64_t r = 0; r < rows; r += 3) {
-    for (int64_t c = 0; c < P.d; c += 32) {
-      const float* pr = p + r * kTile;
-      float* ar = acc + r * P.d + c;
-      switch (std::min<int64_t>(P.d - c, 32) / 8) {
-        case 4: accumulate_values<4>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
-        case 3: accumulate_values<3>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
-        case 2: accumulate_values<2>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
-        default: accumulate_values<1>(pr, alpha + r, v + c, P.v_s, count, ar, P.d); break;
-      }
-    }
-  }
+  for (int64_t r = 0; r < rows; r += 3)
+    avx2::accumulate_rows(p + r * kTile, kTile, alpha + r, v, P.v_s, P.d, count, acc + r * P.d, P.d);
 }
 
 // ---- fused kernel: one task ------------------------------------------------------------

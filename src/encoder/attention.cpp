@@ -91,23 +91,13 @@ E2LLM_AVX2 inline void store_scores(__m256 lo, __m256 hi, __m256 bias_lo, __m256
 }
 
 // Scores of kRows query rows (q: [kRows][d]) against one block of 16 keys (kb:
-// [d][16]); row r goes to scores + r·stride. 12 independent accumulators
-// cover the FMA latency on both pipes (8 would just saturate them); the
-// block's keys stay in L1 for every row group.
+// [d][16]); row r goes to scores + r·stride. The block's keys stay in L1 for
+// every row group.
 E2LLM_AVX2 void score_block(const float* q, int64_t d, const float* kb, __m256 bias_lo, __m256 bias_hi,
                             float* scores, int64_t stride, __m256* max) {
+  static_assert(kRows == avx2::kScoreRows && kKeys == avx2::kScoreKeys);
   __m256 lo[kRows], hi[kRows];
-#pragma GCC unroll 6
-  for (int r = 0; r < kRows; ++r) lo[r] = _mm256_setzero_ps(), hi[r] = _mm256_setzero_ps();
-  for (int64_t c = 0; c < d; ++c) {
-    const __m256 k0 = _mm256_loadu_ps(kb + c * kKeys), k1 = _mm256_loadu_ps(kb + c * kKeys + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-      const __m256 b = _mm256_broadcast_ss(q + r * d + c);
-      lo[r] = _mm256_fmadd_ps(b, k0, lo[r]);
-      hi[r] = _mm256_fmadd_ps(b, k1, hi[r]);
-    }
-  }
+  avx2::scores_6x16(q, d, kb, lo, hi);
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r) store_scores(lo[r], hi[r], bias_lo, bias_hi, scores + r * stride, max[r]);
 }
@@ -122,43 +112,6 @@ E2LLM_AVX2 float softmax_row(float* row, int64_t padded, float max) {
     sum = _mm256_add_ps(sum, p);
   }
   return 1.0f / horizontal_sum(sum);
-}
-
-// acc[r][0..8·NV) += Σ_j p[r][j]·v[j][0..8·NV) for 3 rows (p rows `p_stride`
-// apart, acc rows `acc_stride` apart) over `count` keys (v rows d apart).
-template <int NV>
-E2LLM_AVX2 void accumulate_values(const float* p, int64_t p_stride, const float* v, int64_t d, int64_t count,
-                                  float* acc, int64_t acc_stride) {
-  __m256 a[3][NV];
-#pragma GCC unroll 3
-  for (int r = 0; r < 3; ++r)
-#pragma GCC unroll 4
-    for (int n = 0; n < NV; ++n) a[r][n] = _mm256_loadu_ps(acc + r * acc_stride + 8 * n);
-  for (int64_t j = 0; j < count; ++j) {
-    const float* vj = v + j * d;
-#pragma GCC unroll 3
-    for (int r = 0; r < 3; ++r) {
-      const __m256 w = _mm256_broadcast_ss(p + r * p_stride + j);
-#pragma GCC unroll 4
-      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * n), a[r][n]);
-    }
-  }
-#pragma GCC unroll 3
-  for (int r = 0; r < 3; ++r)
-#pragma GCC unroll 4
-    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(acc + r * acc_stride + 8 * n, a[r][n]);
-}
-
-E2LLM_AVX2 void accumulate_values_any(const float* p, int64_t p_stride, const float* v, int64_t d, int64_t count,
-                                      float* acc) {
-  for (int64_t c = 0; c < d; c += 32) {
-    switch (std::min<int64_t>(d - c, 32) / 8) {
-      case 4: accumulate_values<4>(p, p_stride, v + c, d, count, acc + c, d); break;
-      case 3: accumulate_values<3>(p, p_stride, v + c, d, count, acc + c, d); break;
-      case 2: accumulate_values<2>(p, p_stride, v + c, d, count, acc + c, d); break;
-      default: accumulate_values<1>(p, p_stride, v + c, d, count, acc + c, d); break;
-    }
-  }
 }
 
 // Needs d % 8 == 0. Keys are packed in blocks of 16 ([block][d][16]) and
@@ -201,7 +154,8 @@ E2LLM_AVX2 void head_avx2(const Head& h, Scratch& s) {
     for (int64_t j0 = 0; j0 < t; j0 += kValueTile) {
       const int64_t count = std::min(kValueTile, t - j0);
       for (int64_t r = 0; r < kQueryBlock; r += 3)
-        accumulate_values_any(scores + r * padded + j0, padded, s.v.data() + j0 * d, d, count, acc + r * d);
+        avx2::accumulate_rows(scores + r * padded + j0, padded, /*alpha=*/nullptr, s.v.data() + j0 * d, d, d, count,
+                              acc + r * d, d);
     }
     for (int64_t r = 0; r < rows; ++r) {
       float* o = h.out + (i0 + r) * h.out_stride;

@@ -6,6 +6,9 @@
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #define E2LLM_AVX2 __attribute__((target("avx2,fma")))
 
 namespace e2llm::avx2 {
@@ -45,6 +48,68 @@ E2LLM_AVX2 inline float horizontal_sum(__m256 x) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// The score micro-kernel: 6 query rows (q: [6][d]) against one block of 16
+// keys packed transposed (kb: [d][16]), row r's scores in lo[r] (keys 0-7) and
+// hi[r] (keys 8-15). 12 independent accumulators cover the FMA latency on both
+// pipes (8 would just saturate them); the block's keys stay in L1.
+constexpr int64_t kScoreRows = 6, kScoreKeys = 16;
+E2LLM_AVX2 inline void scores_6x16(const float* q, int64_t d, const float* kb, __m256 lo[kScoreRows],
+                                   __m256 hi[kScoreRows]) {
+#pragma GCC unroll 6
+  for (int r = 0; r < kScoreRows; ++r) lo[r] = _mm256_setzero_ps(), hi[r] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < d; ++c) {
+    const __m256 k0 = _mm256_loadu_ps(kb + c * kScoreKeys), k1 = _mm256_loadu_ps(kb + c * kScoreKeys + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kScoreRows; ++r) {
+      const __m256 b = _mm256_broadcast_ss(q + r * d + c);
+      lo[r] = _mm256_fmadd_ps(b, k0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(b, k1, hi[r]);
+    }
+  }
+}
+
+// For 3 rows r: acc[r][0..8·NV) = alpha[r]·acc[r][..] + Σ_j p[r][j]·v[j][..]
+// over `count` values (rows of p p_stride apart, of v v_stride, of acc
+// acc_stride); no alpha: 1. 3·NV accumulators stay in registers throughout.
+template <int NV>
+E2LLM_AVX2 inline void accumulate_values(const float* p, int64_t p_stride, const float* alpha, const float* v,
+                                         int64_t v_stride, int64_t count, float* acc, int64_t acc_stride) {
+  __m256 a[3][NV];
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r) {
+    const __m256 scale = _mm256_set1_ps(alpha ? alpha[r] : 1.0f);
+#pragma GCC unroll 4
+    for (int n = 0; n < NV; ++n) a[r][n] = _mm256_mul_ps(scale, _mm256_loadu_ps(acc + r * acc_stride + 8 * n));
+  }
+  for (int64_t j = 0; j < count; ++j) {
+    const float* vj = v + j * v_stride;
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+      const __m256 w = _mm256_broadcast_ss(p + r * p_stride + j);
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * n), a[r][n]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r)
+#pragma GCC unroll 4
+    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(acc + r * acc_stride + 8 * n, a[r][n]);
+}
+
+// accumulate_values over a whole row of d values (d a multiple of 8), in
+// slices of up to 32.
+E2LLM_AVX2 inline void accumulate_rows(const float* p, int64_t p_stride, const float* alpha, const float* v,
+                                       int64_t v_stride, int64_t d, int64_t count, float* acc, int64_t acc_stride) {
+  for (int64_t c = 0; c < d; c += 32) {
+    switch (std::min<int64_t>(d - c, 32) / 8) {
+      case 4: accumulate_values<4>(p, p_stride, alpha, v + c, v_stride, count, acc + c, acc_stride); break;
+      case 3: accumulate_values<3>(p, p_stride, alpha, v + c, v_stride, count, acc + c, acc_stride); break;
+      case 2: accumulate_values<2>(p, p_stride, alpha, v + c, v_stride, count, acc + c, acc_stride); break;
+      default: accumulate_values<1>(p, p_stride, alpha, v + c, v_stride, count, acc + c, acc_stride); break;
+    }
+  }
 }
 
 }  // namespace e2llm::avx2
