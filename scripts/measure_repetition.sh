@@ -13,7 +13,11 @@
 #   MAX_NEW_TOKENS  answer budget (default 128, as the checkpoint choice)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  "") usage >&2; exit 2 ;;
+esac
 checkpoint=$1
 out=${2:-$root/runs/repetition}
 e2llm=${3:-$root/build}/e2llm
