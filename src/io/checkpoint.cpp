@@ -153,6 +153,11 @@ TrainingState load_checkpoint(const std::string& path) {
   return s;
 }
 
+nlohmann::json load_checkpoint_config(const std::string& path) {
+  const std::string json_path = resolve_folder(path) + "/checkpoint.json";
+  return parse_checkpoint_json(read_text_file(json_path), json_path).config;
+}
+
 void copy_named_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& into,
                         const std::map<std::string, torch::Tensor>& from, const std::string& what) {
   torch::NoGradGuard no_grad;

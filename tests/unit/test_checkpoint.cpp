@@ -53,6 +53,19 @@ TEST(Checkpoint, RoundTripsEveryField) {
   EXPECT_EQ(load_checkpoint(folder).step, 12);
 }
 
+TEST(Checkpoint, ConfigAloneIsReadWithoutTheTensors) {
+  TempDir dir;
+  const std::string folder = save_checkpoint(dir.path(), sample_state(7));
+  // Proof that no tensor is read: the config still comes back with the tensor files gone.
+  std::filesystem::remove(folder + "/trainable.safetensors");
+  std::filesystem::remove(folder + "/optimizer.safetensors");
+  EXPECT_EQ(load_checkpoint_config(dir.path()), sample_state(7).config);
+  EXPECT_EQ(load_checkpoint_config(folder), sample_state(7).config);
+  EXPECT_THROW(load_checkpoint(folder), Error);
+  TempDir empty;
+  EXPECT_THROW(load_checkpoint_config(empty.path()), Error);
+}
+
 TEST(Checkpoint, KeepsOnlyTheNewestAndSurvivesALeftoverTempFolder) {
   TempDir dir;
   std::filesystem::create_directories(dir.path() + "/.tmp-step-00000009-abc123");  // a crash mid-write

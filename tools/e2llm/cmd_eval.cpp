@@ -23,9 +23,9 @@ struct EvalArgs {
 };
 
 E2llmConfig checkpoint_model(const std::string& checkpoint) {
-  const TrainingState state = load_checkpoint(checkpoint);
-  E2LLM_CHECK(state.config.contains("model"), "{}: the checkpoint has no model config", checkpoint);
-  return E2llmConfig::from_json(state.config["model"], checkpoint);
+  const nlohmann::json config = load_checkpoint_config(checkpoint);
+  E2LLM_CHECK(config.contains("model"), "{}: the checkpoint has no model config", checkpoint);
+  return E2llmConfig::from_json(config["model"], checkpoint);
 }
 
 nlohmann::json settings(const EvalArgs& a) {

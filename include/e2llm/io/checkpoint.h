@@ -49,6 +49,10 @@ std::string save_checkpoint(const std::string& root, const TrainingState& state,
 // Tensors are owned copies (not views of the file).
 TrainingState load_checkpoint(const std::string& path);
 
+// The config recorded in a checkpoint (same `path` rules), without reading any
+// tensor: for callers that only need settings, such as a model's answer defaults.
+nlohmann::json load_checkpoint_config(const std::string& path);
+
 // The folder `latest` points at under root, or "" when there is none.
 std::string latest_checkpoint(const std::string& root);
 
