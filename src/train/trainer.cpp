@@ -127,6 +127,7 @@ struct Trainer::State {
   double last_loss = 0;
   std::map<std::string, double> last_eval;
   std::unique_ptr<std::ofstream> metrics;
+  const std::atomic<bool>* stop_flag = nullptr;
 
   State(TrainTask& t, TrainOptions o, ProcessGroup* g) : task(t), options(std::move(o)), group(g) {}
 
@@ -391,6 +392,8 @@ TrainResult Trainer::run() {
   }
 }
 
+void Trainer::set_stop_flag(const std::atomic<bool>& flag) { state_->stop_flag = &flag; }
+
 TrainResult Trainer::train() {
   State& s = *state_;
   const TrainOptions& o = s.options;
@@ -399,14 +402,16 @@ TrainResult Trainer::train() {
   const int64_t first_step = s.step;
   const auto micro_batches = static_cast<double>(o.grad_accum);
   double tokens = 0;
-  bool stopped_by_time = false;
+  bool stopped_by_time = false, stopped_on_request = false;
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   int64_t saved_at = -1;
 
   while (s.step < o.max_steps) {
-    if (s.leader_decides(o.max_time_s > 0 && elapsed() >= o.max_time_s)) {
-      stopped_by_time = true;
-      progress.message(fmt::format("stopping at step {}: --max-time {}s reached", s.step, o.max_time_s));
+    const bool asked = s.stop_flag != nullptr && s.stop_flag->load();
+    if (s.leader_decides(asked || (o.max_time_s > 0 && elapsed() >= o.max_time_s))) {
+      (asked ? stopped_on_request : stopped_by_time) = true;
+      progress.message(asked ? fmt::format("stopping at step {}: asked to stop", s.step)
+                             : fmt::format("stopping at step {}: --max-time {}s reached", s.step, o.max_time_s));
       break;
     }
     const double lr = learning_rate_at(o, s.step);
@@ -464,7 +469,7 @@ TrainResult Trainer::train() {
     }
   }
   if (!o.output_dir.empty() && saved_at != s.step && s.step > first_step) save_checkpoint();
-  return {s.step, stopped_by_time, s.last_loss, s.last_eval, s.last_checkpoint};
+  return {s.step, stopped_by_time, stopped_on_request, s.last_loss, s.last_eval, s.last_checkpoint};
 }
 
 }  // namespace e2llm

@@ -28,6 +28,7 @@ class CliProcess {
     const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_ = ::fork();
     if (pid_ == 0) {  // only async-signal-safe calls until exec
+      ::signal(SIGINT, SIG_DFL);  // as from a terminal, even when the tests run as a background job
       ::dup2(null_fd, STDIN_FILENO);
       ::dup2(fds[1], STDOUT_FILENO);
       ::dup2(fds[1], STDERR_FILENO);
@@ -72,6 +73,7 @@ class CliProcess {
   }
   void kill() { ::kill(pid_, SIGKILL); }
   void terminate() { ::kill(pid_, SIGTERM); }
+  void interrupt() { ::kill(pid_, SIGINT); }  // Ctrl-C
   // Waits for the exit and returns the waitpid status.
   int wait() {
     if (status_ >= 0) return status_;

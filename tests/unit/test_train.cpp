@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -329,4 +330,36 @@ TEST(Trainer, MaxTimeStopsEarlyAndSavesACheckpoint) {
   EXPECT_LT(r.steps, 100000);
   EXPECT_GT(r.steps, 0);
   EXPECT_EQ(load_checkpoint(dir.path()).step, r.steps);
+}
+
+TEST(Trainer, AStopRequestEndsTheStepInProgressWithACheckpointAndResumesBitIdentically) {
+  TempDir a, b;
+  ToyTask straight;
+  Trainer(straight, toy_options(a.path(), 12)).run();
+
+  // The flag is set in the middle of step 5 (its second micro-batch), as a
+  // signal handler would: step 5 still completes, then training stops.
+  class StoppingTask : public ToyTask {
+   public:
+    std::atomic<bool> stop{false};
+    MicroBatchLoss micro_batch_loss(std::mt19937_64& rng) override {
+      if (calls == 2 * 4 + 1) stop = true;
+      return ToyTask::micro_batch_loss(rng);
+    }
+  };
+  StoppingTask stopping;
+  Trainer trainer(stopping, toy_options(b.path(), 12));
+  trainer.set_stop_flag(stopping.stop);
+  TrainResult r = trainer.run();
+  EXPECT_TRUE(r.stopped_on_request);
+  EXPECT_FALSE(r.stopped_by_time);
+  EXPECT_EQ(r.steps, 5);
+  EXPECT_EQ(load_checkpoint(b.path()).step, 5);
+
+  ToyTask resumed;
+  TrainOptions o = toy_options(b.path(), 12);
+  o.resume = true;
+  EXPECT_EQ(Trainer(resumed, o).run().steps, 12);
+  auto wa = weights_of(straight), wb = weights_of(resumed);
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
 }

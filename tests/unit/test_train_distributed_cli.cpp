@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -196,6 +197,39 @@ TEST_F(DistributedTraining, AHungWorkerEndsTheJobAfterTheTimeout) {
   const std::string out = stop_a_worker(dir_.file("config.json"), dir_.file("hung"), SIGSTOP, "5", 40);
   EXPECT_NE(out.find("worker rank 0"), std::string::npos) << out;
   EXPECT_NE(out.find("distributed training: "), std::string::npos) << out;
+}
+
+// Ctrl-C to `e2llm train`, or to the --nproc launcher: the step in progress
+// ends, a checkpoint is written, the process ends by SIGINT (so that a script
+// running it stops too), and --resume goes on from there.
+TEST_F(DistributedTraining, CtrlCStopsAfterTheStepWithACheckpointAndResumeGoesOn) {
+  config_["training"]["max_steps"] = 100000;  // checkpoint_every 0: only the stop writes one
+  write_config();
+  for (const std::string name : {"one", "two"}) {
+    std::vector<std::string> args = {"--threads", "2", "train", "--config", dir_.file("config.json"), "--output",
+                                     dir_.file(name)};
+    if (name == "two") args.insert(args.end(), {"--nproc", "2"});
+    CliProcess run(args);
+    ASSERT_TRUE(run.started());
+    std::string line;
+    bool third_step = false;
+    while (!third_step && run.next_line(line)) third_step = line.rfind("step 3/", 0) == 0;
+    ASSERT_TRUE(third_step) << run.output();
+    run.interrupt();
+    while (run.next_line(line)) {
+    }
+    const int status = run.wait();
+    const std::string& out = run.output();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << name << ": " << out;
+    EXPECT_NE(out.find("stopping after this step, with a checkpoint"), std::string::npos) << out;
+    EXPECT_EQ(out.find("the job failed"), std::string::npos) << out;
+    const int64_t step = load_checkpoint(dir_.file(name)).step;
+    EXPECT_GE(step, 3) << out;
+    EXPECT_NE(out.find(fmt::format("stopping at step {}: asked to stop", step)), std::string::npos) << out;
+    EXPECT_NE(out.find(fmt::format("trained to step {} (stopped by a signal", step)), std::string::npos) << out;
+    const std::string resumed = train(name, {"--resume", "--max-steps", std::to_string(step + 2)});
+    EXPECT_NE(resumed.find(fmt::format("trained to step {};", step + 2)), std::string::npos) << resumed;
+  }
 }
 
 TEST(DistributedConfig, ReadsTheTorchrunVariablesAndRefusesBadValues) {

@@ -7,6 +7,15 @@
 // or a process of a multi-machine job (--rank/--world-size/--master or the
 // torchrun environment variables), joins the others through c10d
 // (e2llm/train/distributed.h).
+//
+// Ctrl-C (SIGINT) or SIGTERM stops after the step in progress, with a
+// checkpoint; the process then ends by that signal, so a shell script running
+// it stops too. Another one, a second or more later, stops at once.
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -35,6 +44,72 @@ struct TrainArgs {
   int world_size = -1;  // -1: from WORLD_SIZE (default 1)
   std::string master;   // ADDR:PORT; "": MASTER_ADDR / MASTER_PORT
   double dist_timeout = 0;
+};
+
+// The stop request of a signal (above). Handlers may only touch lock-free
+// atomics and async-signal-safe calls.
+std::atomic<bool> g_stop_requested{false};
+std::atomic<int> g_stop_signal{0};
+std::atomic<int64_t> g_stop_at_ms{0};
+std::atomic<bool> g_announce_stop{true};
+
+int64_t monotonic_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+void on_stop_signal(int signal) {
+  if (!g_stop_requested.exchange(true)) {
+    g_stop_signal = signal;
+    g_stop_at_ms = monotonic_ms();
+    static constexpr char kMessage[] =
+        "\ne2llm train: stopping after this step, with a checkpoint (signal again to stop at once)\n";
+    if (g_announce_stop) (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    return;
+  }
+  // The --nproc launcher forwards what a terminal also sent its workers: a
+  // second copy within the second is the same Ctrl-C.
+  if (monotonic_ms() - g_stop_at_ms >= 1000) {
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+  }
+}
+
+// Installs on_stop_signal for SIGINT and SIGTERM while it lives. A SIGINT
+// that was ignored when the process started (a shell's background job) stays
+// ignored, as shells expect.
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(bool announce) {
+    g_announce_stop = announce;
+    struct sigaction stop {};
+    stop.sa_handler = on_stop_signal;
+    sigemptyset(&stop.sa_mask);
+    ::sigaction(SIGINT, nullptr, &old_int_);
+    if (old_int_.sa_handler != SIG_IGN) ::sigaction(SIGINT, &stop, nullptr);
+    ::sigaction(SIGTERM, &stop, &old_term_);
+  }
+  ~StopOnSignal() { restore(); }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+  // After a stop request: ends the process by the signal that asked, as it
+  // would have ended without the handler (what is printed is flushed first).
+  void end_if_asked() {
+    restore();
+    if (!g_stop_requested) return;
+    std::fflush(nullptr);
+    ::signal(g_stop_signal, SIG_DFL);
+    ::raise(g_stop_signal);
+  }
+
+ private:
+  void restore() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  struct sigaction old_int_ {}, old_term_ {};
 };
 
 // Where this process sits in a distributed job: the environment, then the
@@ -146,15 +221,25 @@ void run_train(const TrainArgs& args) {
                       json_fields::value_or<int64_t>(data, "eval_examples", 64, data_where),
                       json_fields::value_or<int64_t>(data, "eval_max_new_tokens", 32, data_where));
   Trainer trainer(task, options, group.get());
+  StopOnSignal stop(leader);
+  trainer.set_stop_flag(g_stop_requested);
   TrainResult r = trainer.run();
-  if (!leader) return;
-  std::printf("trained to step %lld%s; last loss %.4f; checkpoint %s\n", static_cast<long long>(r.steps),
-              r.stopped_by_time ? " (time limit)" : "", r.last_loss, r.last_checkpoint.c_str());
-  for (const auto& [name, value] : r.last_eval) std::printf("eval %s %.4f\n", name.c_str(), value);
+  if (leader) {
+    std::printf("trained to step %lld%s; last loss %.4f; checkpoint %s\n", static_cast<long long>(r.steps),
+                r.stopped_on_request ? " (stopped by a signal; --resume continues)"
+                : r.stopped_by_time  ? " (time limit)"
+                                     : "",
+                r.last_loss, r.last_checkpoint.c_str());
+    for (const auto& [name, value] : r.last_eval) std::printf("eval %s %.4f\n", name.c_str(), value);
+  }
+  stop.end_if_asked();
 }
 
 CommandRegistrar registrar("train", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train E2LLM (adapter, pooling, LoRA) from a JSON config");
+  cmd->footer(
+      "Ctrl-C or SIGTERM stops after the step in progress, with a checkpoint (--resume continues); a second one, "
+      "a second or more later, stops at once.");
   auto args = std::make_shared<TrainArgs>();
   cmd->add_option("--config", args->config, "Training config (JSON: model, training, data)")->required();
   cmd->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps (overrides the config)");

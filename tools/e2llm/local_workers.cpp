@@ -30,9 +30,18 @@ constexpr int kMaxWorkers = 256;
 pid_t g_workers[kMaxWorkers];
 volatile sig_atomic_t g_worker_count = 0;
 
+// The SIGINT or SIGTERM this launcher was sent (0: none): the workers stop
+// after their step, with a checkpoint, and end by it; so does the launcher.
+volatile sig_atomic_t g_received = 0;
+
 void forward_signal(int signal) {
   for (int i = 0; i < g_worker_count; ++i)
     if (g_workers[i] > 0) ::kill(g_workers[i], signal);
+}
+
+void on_signal(int signal) {
+  g_received = signal;
+  forward_signal(signal);
 }
 
 // A port nobody listens on now (the kernel's choice for port 0). Rank 0
@@ -91,7 +100,7 @@ int run_local_workers(const LocalWorkers& workers) {
   const int port = free_loopback_port();
 
   struct sigaction forward {};
-  forward.sa_handler = forward_signal;
+  forward.sa_handler = on_signal;
   sigemptyset(&forward.sa_mask);
   struct sigaction old_int {}, old_term {};
   ::sigaction(SIGINT, &forward, &old_int);
@@ -121,7 +130,7 @@ int run_local_workers(const LocalWorkers& workers) {
   // stop, then SIGTERM, then (5 s later) SIGKILL.
   int result = 0, running = workers.nproc;
   Clock::time_point failed_at{};
-  bool terminated = false, killed = false;
+  bool failed = false, terminated = false, killed = false;
   while (running > 0) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -130,8 +139,13 @@ int run_local_workers(const LocalWorkers& workers) {
       if (rank == workers.nproc) continue;  // not one of ours
       --running;
       g_workers[rank] = -1;
-      if (status != 0 && result == 0) {
+      if (g_received != 0 && WIFSIGNALED(status) && WTERMSIG(status) == g_received) {
+        if (result == 0) result = exit_code(status);  // stopped as asked: no failure to report or act on
+        continue;
+      }
+      if (status != 0 && !failed) {
         result = exit_code(status);
+        failed = true;
         failed_at = Clock::now();
         std::fprintf(stderr, "e2llm train: worker rank %d (pid %d) %s; stopping the job\n", rank,
                      static_cast<int>(pid), describe(status).c_str());
@@ -139,7 +153,7 @@ int run_local_workers(const LocalWorkers& workers) {
       continue;
     }
     if (pid < 0 && errno != EINTR) break;
-    if (result != 0) {
+    if (failed) {
       const double waited = std::chrono::duration<double>(Clock::now() - failed_at).count();
       if (!terminated && waited >= workers.grace_s) {
         forward_signal(SIGTERM);
@@ -155,6 +169,11 @@ int run_local_workers(const LocalWorkers& workers) {
   g_worker_count = 0;
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
+  if (g_received != 0) {  // end as the workers did, as without a handler
+    std::fflush(nullptr);
+    ::signal(g_received, SIG_DFL);
+    ::raise(g_received);
+  }
   return result;
 }
 

@@ -1,8 +1,9 @@
 // `e2llm train --nproc N`: N worker processes of this executable on this
 // machine, the way torchrun starts them: each gets RANK, LOCAL_RANK,
 // WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT in its
-// environment. The launcher forwards Ctrl-C / SIGTERM to the workers and,
-// when one fails, gives the others `grace_s` seconds to stop on their own
+// environment. The launcher forwards Ctrl-C / SIGTERM to the workers (which
+// stop after their step, with a checkpoint, and end by the signal; then the
+// launcher ends by it too) and, when one fails, gives the others `grace_s` seconds to stop on their own
 // (rank 0 reports what broke) before it stops them.
 #pragma once
 #include <string>

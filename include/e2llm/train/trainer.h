@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
@@ -77,6 +78,7 @@ class TrainTask {
 struct TrainResult {
   int64_t steps = 0;           // total optimizer steps (including resumed ones)
   bool stopped_by_time = false;
+  bool stopped_on_request = false;  // the stop flag was set (e.g. Ctrl-C)
   double last_loss = 0;
   std::map<std::string, double> last_eval;
   std::string last_checkpoint;  // "" when none was written
@@ -96,6 +98,10 @@ class Trainer {
   // infinite loss or gradient, on any rank, throws e2llm::Error on every rank
   // before any weight changes; the last checkpoint stays intact.
   TrainResult run();
+  // Once `flag` is set (a signal handler may set it: the atomic is lock-free),
+  // run() stops after the step in progress, with a checkpoint, as at the time
+  // limit. Rank 0's flag decides for every rank. `flag` must outlive run().
+  void set_stop_flag(const std::atomic<bool>& flag);
   std::string save_checkpoint();
   int64_t step() const;
 
