@@ -37,7 +37,7 @@ fi
 for setting in $settings; do
   penalty=${setting%%:*} ngram=${setting##*:}
   echo "measure_repetition: repetition penalty $penalty, no-repeat n-gram size $ngram" >&2
-  "$e2llm" eval --method e2llm --checkpoint "$checkpoint" --data "$data" --output "$out/$setting" \
+  "$e2llm" eval --method e2llm --checkpoint "$checkpoint" --data "$data" --metric rouge --output "$out/$setting" \
     --max-new-tokens "$max_new_tokens" --repetition-penalty "$penalty" --no-repeat-ngram-size "$ngram" \
     --no-progress > /dev/null
 done

@@ -121,7 +121,14 @@ PY
   [ "$max_time" != 0 ] && args+=(--max-time "$max_time")
   [ "$nproc" != 1 ] && args+=(--nproc "$nproc")
   start=$(date +%s)
-  "$e2llm" "${args[@]}"
+  # (set -e does not reach in here: the callers test this function's status.)
+  local status=0
+  "$e2llm" "${args[@]}" || status=$?
+  if [ "$status" != 0 ]; then
+    echo "train_shipped_model: $stage stage: e2llm train ended with status $status (a signal or an error above);" \
+      "its last checkpoint is kept: run again to continue" >&2
+    exit "$status"
+  fi
   latest="$dir/run/$(cat "$dir/run/latest")"
   echo "$(date -u +%FT%TZ) $stage: trained $(( $(date +%s) - start )) s, now at step $(step_of "$latest")" >> "$out/train-log.txt"
   if [ "$(step_of "$latest")" -lt "$max_steps" ]; then
@@ -141,8 +148,9 @@ train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.json
 
 # ---- 4. select ----------------------------------------------------------------
 for step_dir in "$out"/run/step-*; do
+  [ -d "$step_dir" ] || { echo "train_shipped_model: no long-stage checkpoint in $out/run" >&2; exit 1; }
   name=$(basename "$step_dir")
-  "$e2llm" eval --method e2llm --checkpoint "$step_dir" --data "$data/qmsum-val-head.jsonl" \
+  "$e2llm" eval --method e2llm --checkpoint "$step_dir" --data "$data/qmsum-val-head.jsonl" --metric rouge \
     --output "$out/select/$name" --max-new-tokens 128 --no-progress > /dev/null
 done
 best=$(python3 - "$out/select" <<'PY'
