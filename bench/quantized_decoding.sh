@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quantized GGUF decoding against llama.cpp in one run (issue #14; figures in
 # docs/decoder.md): for each model, e2llm's decode and prefill tokens/s
-# (quantized and float32), the quantized kernels alone, prefill of a ~7k-token
-# text, and peak memory, beside llama.cpp's llama-bench / llama-completion on
+# (quantized and float32), decoding after a ~4k-token prompt, the quantized
+# kernels alone, prefill of a ~7k-token text, and peak memory, beside llama.cpp's llama-bench / llama-completion on
 # the same file, and the machine's read bandwidth (the decoding limit is
 # bandwidth / bytes of weights per token). Prints a Markdown table.
 # Usage: bench/quantized_decoding.sh [build-dir]
@@ -25,7 +25,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # A real ~7k-token prompt: the start of the longest QMSum test transcript.
-python3 - "$root/../shared/data/qmsum/test.jsonl" "$work/long.txt" <<'PY'
+python3 - "$root/../shared/data/qmsum/test.jsonl" "$work/long.txt" "$work/4k.txt" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def text(r):
@@ -33,6 +33,7 @@ def text(r):
     return " ".join(f"{u.get('speaker', '')}: {u.get('content', '')}" for u in t) if isinstance(t, list) else str(t)
 words = max((text(r) for r in rows), key=len).split()
 open(sys.argv[2], "w").write(" ".join(words[:5300]))  # ~0.76 words per SmolLM2 token
+open(sys.argv[3], "w").write(" ".join(words[:3100]))  # ~4k tokens: decoding with a long KV cache
 PY
 
 {
@@ -51,6 +52,10 @@ for name in "${models[@]}"; do
     > "$work/$name.e2llm.json" 2>/dev/null
   "$llama_bench" -m "$model" -t "$threads" -p 512 -n 32 -r 3 -o json > "$work/$name.llama.json" 2>/dev/null
   "$llama_bench" -m "$model" -t "$threads" -p 7168 -n 0 -r 1 -o json > "$work/$name.llama7k.json" 2>/dev/null
+  # Decoding after ~4k tokens, where attention over the cache is a real part of a step.
+  "$llama_bench" -m "$model" -t "$threads" -d 4096 -p 0 -n 32 -r 2 -o json > "$work/$name.llama4k.json" 2>/dev/null
+  "$build/e2llm" --threads "$threads" generate --model "$model" --prompt-file "$work/4k.txt" \
+    --max-new-tokens 32 --ignore-eos --stats 2> "$work/$name.quantized.4k.txt" > /dev/null
   for weights in quantized float32; do
     "$build/e2llm" --threads "$threads" generate --model "$model" --weights "$weights" --prompt-file "$work/long.txt" \
       --max-new-tokens 1 --stats 2> "$work/$name.$weights.7k.txt" > /dev/null
@@ -72,6 +77,9 @@ print("|---|---|---:|---:|---:|")
 def rss(path):
     t = open(path).read().strip().splitlines()
     return f"{int(t[-1]) / 1024:.0f} MiB" if t and t[-1].isdigit() else "—"
+def decode_4k(path):
+    m = re.search(r"prompt (\d+) tokens, .*decode ([\d.]+) tokens/s", open(path).read())
+    return f"{float(m.group(2)):.1f} (after {m.group(1)} tokens)" if m else "—"
 def prefill_7k(path):
     m = re.search(r"prompt (\d+) tokens, prefill ([\d.]+) tokens/s", open(path).read())
     return f"{float(m.group(2)):.0f} ({m.group(1)} tokens)" if m else "—"
@@ -87,6 +95,9 @@ for name in models:
           f"{get('BM_Decode/fp32', 'tokens/s'):.1f} | {llama['tg']:.1f} |")
     print(f"| | share of the bandwidth limit ({limit:.0f} tokens/s = read GB/s / file size) | "
           f"{100 * q_decode / limit:.0f}% | | {100 * llama['tg'] / limit:.0f}% |")
+    llama4k = json.load(open(os.path.join(work, f"{name}.llama4k.json")))[0]
+    print(f"| | decode tokens/s after a ~4k-token prompt (llama.cpp: -d 4096 tg32) | "
+          f"{decode_4k(os.path.join(work, f'{name}.quantized.4k.txt'))} | | {llama4k['avg_ts']:.1f} |")
     print(f"| | quantized kernels alone, tokens/s | {get('BM_QuantizedMatvecs', 'tokens/s'):.1f} | | |")
     print(f"| | prefill 512 tokens, tokens/s | {get('BM_Prefill/quantized/512', 'tokens/s'):.0f} | "
           f"{get('BM_Prefill/fp32/512', 'tokens/s'):.0f} | {llama['pp']:.0f} |")
