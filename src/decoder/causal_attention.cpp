@@ -14,6 +14,7 @@
 #include "decoder/causal_attention.h"
 
 #include <ATen/Parallel.h>
+#include <torch/autograd.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -58,6 +59,124 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
 }
 
 namespace {
+
+// ---- blockwise attention for training ---------------------------------------------
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr int64_t kBlockwiseFromQueries = 256;
+
+// One query block [t0, t0 + rows) of q [B, H, T, d] against keys [0, keys).
+struct QueryBlock {
+  int64_t t0, rows, keys;
+};
+
+// Keys [0, keys) hold every key a row of the block may see. A row that sees
+// none gets uniform weights over all S keys (as in grouped_attention), so such
+// a block keeps them all.
+int64_t visible_keys(const torch::Tensor& mask, int64_t t0, int64_t rows) {
+  const int64_t S = mask.size(4);
+  const torch::Tensor block = mask.narrow(3, t0, rows).reshape({-1, rows, S});  // [B, rows, S]
+  if (!block.any(-1).all().item<bool>()) return S;
+  const torch::Tensor seen = block.any(1).any(0).nonzero();  // [n, 1]: keys some row sees
+  return seen[-1][0].item<int64_t>() + 1;
+}
+
+std::vector<QueryBlock> query_blocks(const torch::Tensor& mask, int64_t block_rows) {
+  std::vector<QueryBlock> blocks;
+  const int64_t T = mask.size(3);
+  for (int64_t t0 = 0; t0 < T; t0 += block_rows) {
+    const int64_t rows = std::min(block_rows, T - t0);
+    blocks.push_back({t0, rows, visible_keys(mask, t0, rows)});
+  }
+  return blocks;
+}
+
+// The G query heads of each KV head stacked as rows, as grouped_attention does:
+// [B, H, T, d] -> [B, KVH, G·rows, d] for the block.
+torch::Tensor stacked_rows(const torch::Tensor& x, const QueryBlock& b, int64_t kv_heads) {
+  return x.narrow(2, b.t0, b.rows).reshape({x.size(0), kv_heads, -1, x.size(3)});
+}
+
+// The block's float32 scores [B, KVH, G, rows, keys]: q·kᵀ·scale, softcapped
+// (`capped` gets tanh(x / cap) for the backward pass), masked with -1e30.
+torch::Tensor block_scores(const torch::Tensor& qb, const torch::Tensor& kb, const torch::Tensor& mask,
+                           const QueryBlock& b, double scale, double softcap, torch::Tensor* capped) {
+  const int64_t B = qb.size(0), KVH = qb.size(1);
+  torch::Tensor s = torch::matmul(qb, kb.transpose(-1, -2)).to(torch::kFloat32).mul_(scale);
+  if (softcap > 0) {
+    torch::Tensor t = torch::tanh(s / softcap);
+    s = t * softcap;
+    if (capped) *capped = t.view({B, KVH, -1, b.rows, b.keys});
+  }
+  const torch::Tensor hidden = mask.narrow(3, b.t0, b.rows).narrow(4, 0, b.keys).logical_not();
+  return s.view({B, KVH, -1, b.rows, b.keys}).masked_fill_(hidden, -1e30);
+}
+
+struct BlockwiseAttention : public torch::autograd::Function<BlockwiseAttention> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& mask, double scale, double softcap,
+                               int64_t block_rows) {
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), KVH = k.size(1);
+    torch::Tensor out = torch::empty_like(q, at::MemoryFormat::Contiguous);
+    // Each row's max score and sum of exp(score - max): the backward pass
+    // recomputes the weights from them. (Not one log-sum-exp: in float32 it
+    // would lose the log S of a row that sees no key, whose scores are all -1e30.)
+    torch::Tensor row_max = torch::empty({B, KVH, H / KVH, T}, q.options().dtype(torch::kFloat32));
+    torch::Tensor row_sum = torch::empty_like(row_max);
+    for (const QueryBlock& b : query_blocks(mask, block_rows)) {
+      const torch::Tensor kb = k.narrow(2, 0, b.keys), vb = v.narrow(2, 0, b.keys);
+      const torch::Tensor s = block_scores(stacked_rows(q, b, KVH), kb, mask, b, scale, softcap, nullptr);
+      const torch::Tensor m = s.amax(-1, true);
+      torch::Tensor p = s.sub_(m).exp_();
+      const torch::Tensor l = p.sum(-1, true);
+      p = p.div_(l).to(q.scalar_type());
+      const torch::Tensor ob = torch::matmul(p.view({B, KVH, -1, b.keys}), vb);  // [B, KVH, G·rows, d]
+      out.narrow(2, b.t0, b.rows).copy_(ob.view({B, H, b.rows, -1}));
+      row_max.narrow(3, b.t0, b.rows).copy_(m.squeeze(-1));
+      row_sum.narrow(3, b.t0, b.rows).copy_(l.squeeze(-1));
+    }
+    ctx->save_for_backward({q, k, v, mask, out, row_max, row_sum});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["softcap"] = softcap;
+    ctx->saved_data["block_rows"] = block_rows;
+    return out;
+  }
+
+  // Per block, with P the recomputed weights and dO the output's gradient:
+  // dV += Pᵀ·dO, dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)) (zero where masked, times
+  // 1 − tanh² under a softcap, times scale), dQ = dS·K, dK += dSᵀ·Q.
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &mask = saved[3], &out = saved[4],
+                        &row_max = saved[5], &row_sum = saved[6];
+    const double scale = ctx->saved_data["scale"].toDouble(), softcap = ctx->saved_data["softcap"].toDouble();
+    const int64_t B = q.size(0), H = q.size(1), KVH = k.size(1);
+    const torch::Tensor d_out = grads[0].to(q.scalar_type());
+    const torch::Tensor row_dot = (d_out.to(torch::kFloat32) * out.to(torch::kFloat32)).sum(-1).view(row_max.sizes());
+    torch::Tensor dq = torch::empty_like(q, at::MemoryFormat::Contiguous), dk = torch::zeros_like(k),
+                  dv = torch::zeros_like(v);
+    for (const QueryBlock& b : query_blocks(mask, ctx->saved_data["block_rows"].toInt())) {
+      const torch::Tensor qb = stacked_rows(q, b, KVH), kb = k.narrow(2, 0, b.keys), vb = v.narrow(2, 0, b.keys);
+      const torch::Tensor dob = stacked_rows(d_out, b, KVH);
+      torch::Tensor capped;
+      const torch::Tensor s = block_scores(qb, kb, mask, b, scale, softcap, &capped);
+      const torch::Tensor p = s.sub_(row_max.narrow(3, b.t0, b.rows).unsqueeze(-1))
+                                  .exp_()
+                                  .div_(row_sum.narrow(3, b.t0, b.rows).unsqueeze(-1));  // [B, KVH, G, rows, keys]
+      dv.narrow(2, 0, b.keys).add_(torch::matmul(p.view({B, KVH, -1, b.keys}).to(q.scalar_type()).transpose(-1, -2), dob));
+      torch::Tensor ds = torch::matmul(dob, vb.transpose(-1, -2)).to(torch::kFloat32).view(p.sizes());
+      ds.sub_(row_dot.narrow(3, b.t0, b.rows).unsqueeze(-1)).mul_(p);
+      ds.masked_fill_(mask.narrow(3, b.t0, b.rows).narrow(4, 0, b.keys).logical_not(), 0.0);
+      if (softcap > 0) ds.mul_(1 - capped * capped);
+      const torch::Tensor dsb = ds.mul_(scale).view({B, KVH, -1, b.keys}).to(q.scalar_type());
+      dq.narrow(2, b.t0, b.rows).copy_(torch::matmul(dsb, kb).view({B, H, b.rows, -1}));
+      dk.narrow(2, 0, b.keys).add_(torch::matmul(dsb.transpose(-1, -2), qb));
+    }
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
 
 // ---- kernel setting --------------------------------------------------------------
 
@@ -492,6 +611,20 @@ torch::Tensor pack_keys(const torch::Tensor& kf, int64_t S16) {
 }  // namespace
 
 // ---- entry points ----------------------------------------------------------------------
+
+torch::Tensor blockwise_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const torch::Tensor& mask, double scale, const std::optional<double>& softcap,
+                                  int64_t block_rows) {
+  E2LLM_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && q.size(1) % k.size(1) == 0 &&
+                  mask.dim() == 5 && mask.size(3) == q.size(2) && mask.size(4) == k.size(2) && block_rows > 0,
+              "blockwise attention: q [B, H, T, d], k and v [B, KVH, S, d], mask [B, 1, 1, T, S]");
+  return BlockwiseAttention::apply(q, k, v, mask.to(torch::kBool), scale, softcap.value_or(0.0), block_rows);
+}
+
+bool use_blockwise_attention(const torch::Tensor& q) {
+  return q.device().is_cpu() && q.size(2) > kBlockwiseFromQueries &&
+         causal_attention_kernel() != CausalAttentionKernel::kReference;
+}
 
 void set_causal_attention_kernel(CausalAttentionKernel kernel) { kernel_setting().store(kernel); }
 CausalAttentionKernel causal_attention_kernel() { return kernel_setting().load(); }

@@ -41,6 +41,20 @@ torch::Tensor dense_mask(const CausalMask& m);
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& mask, double scale, const std::optional<double>& softcap);
 
+// grouped_attention's result and gradients, for training: query blocks of
+// `block_rows` rows against only the keys some row of the block may see, each
+// row's softmax max and sum kept, and the backward pass recomputing each
+// block's weights from them (the FlashAttention scheme, in ATen matrix products). Memory
+// O(block_rows · S) per head instead of the reference's O(T · S) kept for the
+// backward, and the keys past a block's causal bound are never multiplied.
+torch::Tensor blockwise_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const torch::Tensor& mask, double scale, const std::optional<double>& softcap,
+                                  int64_t block_rows = 256);
+
+// Whether the decoder runs blockwise_attention where the fused kernel does not
+// apply: more than 256 queries, on the CPU, and not the kReference setting.
+bool use_blockwise_attention(const torch::Tensor& q);
+
 // The fused kernel, same arguments and result as grouped_attention with
 // dense_mask(m). CPU tensors, no autograd graph (check with
 // use_fused_causal_attention first).

@@ -49,7 +49,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   // The fused kernel returns a transposed view of [B, T, H, d], so the reshape below is free.
   torch::Tensor out = ctx.causal.defined() && use_fused_causal_attention(q, k, v)
                           ? causal_attention(q, k, v, ctx.causal, scale_, softcap_)
-                          : grouped_attention(q, k, v, ctx.dense_mask(), scale_, softcap_);
+                      : use_blockwise_attention(q) ? blockwise_attention(q, k, v, ctx.dense_mask(), scale_, softcap_)
+                                                   : grouped_attention(q, k, v, ctx.dense_mask(), scale_, softcap_);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 

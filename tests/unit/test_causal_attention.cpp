@@ -232,6 +232,86 @@ TEST(CausalAttention, PicksTheReferenceForAutogradAndWhenAsked) {
   EXPECT_FALSE(use_fused_causal_attention(prefill.q, prefill.k, prefill.v));
 }
 
+// ---- blockwise attention (training) ----------------------------------------------------
+
+struct Gradients {
+  torch::Tensor out, q, k, v;
+};
+
+// The output and the gradients of sum(out · weights) with respect to q, k, v.
+template <typename Attention>
+Gradients with_gradients(const Inputs& in, const torch::Tensor& weights, Attention attention) {
+  torch::Tensor q = in.q.detach().clone().requires_grad_(true), k = in.k.detach().clone().requires_grad_(true),
+                v = in.v.detach().clone().requires_grad_(true);
+  torch::Tensor out = attention(q, k, v);
+  (out * weights).sum().backward();
+  return {out.detach(), q.grad(), k.grad(), v.grad()};
+}
+
+TEST(BlockwiseAttention, GivesTheReferenceOutputAndGradients) {
+  for (const Case& c : {Case{"gqa", 2, 6, 2, 75, 0, 64, {}, {}, {}},
+                        Case{"left padding", 3, 6, 2, 75, 0, 64, {0, 5, 40}, {}, {}},
+                        Case{"cache and a hole", 3, 6, 2, 45, 70, 64, {0, 12, 80}, {}, {}},
+                        Case{"window", 2, 6, 2, 150, 0, 64, {0, 9}, 20, {}},
+                        Case{"softcap and window", 2, 4, 2, 70, 17, 80, {2, 0}, 16, 5.0}}) {
+    torch::manual_seed(c.length + c.start);
+    const Inputs in = random_inputs(c);
+    const torch::Tensor mask = dense_mask(in.mask);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    const torch::Tensor weights = torch::randn({c.batch, c.heads, c.length, c.head_dim});
+    const Gradients ref = with_gradients(in, weights, [&](auto& q, auto& k, auto& v) {
+      return grouped_attention(q, k, v, mask, scale, c.softcap);
+    });
+    for (int64_t rows : {16, 256}) {  // several blocks, and one
+      const Gradients out = with_gradients(in, weights, [&](auto& q, auto& k, auto& v) {
+        return blockwise_attention(q, k, v, mask, scale, c.softcap, rows);
+      });
+      const std::string what = std::string(c.what) + ", blocks of " + std::to_string(rows);
+      EXPECT_LE(relative_error(out.out, ref.out), kTolerance) << what;
+      EXPECT_LE(relative_error(out.q, ref.q), kTolerance) << what << ": dq";
+      EXPECT_LE(relative_error(out.k, ref.k), kTolerance) << what << ": dk";
+      EXPECT_LE(relative_error(out.v, ref.v), kTolerance) << what << ": dv";
+    }
+  }
+}
+
+TEST(BlockwiseAttention, RunsForLongInputsUnlessTheReferenceIsAsked) {
+  KernelGuard guard;
+  set_causal_attention_kernel(CausalAttentionKernel::kAuto);
+  EXPECT_FALSE(use_blockwise_attention(torch::zeros({1, 4, 256, 8})));
+  EXPECT_TRUE(use_blockwise_attention(torch::zeros({1, 4, 257, 8})));
+  set_causal_attention_kernel(CausalAttentionKernel::kReference);
+  EXPECT_FALSE(use_blockwise_attention(torch::zeros({1, 4, 257, 8})));
+}
+
+// A decoder trained on 300 tokens (blockwise attention, with and without
+// activation checkpointing) gets the reference's loss gradient.
+TEST(BlockwiseAttention, ADecoderGetsTheReferenceGradientOnALongInput) {
+  KernelGuard guard;
+  DecoderConfig config = tiny_decoder_config(DecoderFamily::Gemma3);  // a sliding window of 4
+  config.max_position_embeddings = 512;
+  config.attn_logit_softcapping = 20.0;
+  test::TempDir dir;
+  write_random_decoder(dir.path(), config, 23);
+  torch::manual_seed(5);
+  const torch::Tensor input = torch::randn({2, 300, config.hidden_size});
+  torch::Tensor valid = torch::ones({2, 300}, torch::kBool);
+  valid[1].narrow(0, 260, 40).fill_(false);  // right padding, as training batches have
+  auto gradient = [&](CausalAttentionKernel kernel, bool checkpointing) {
+    set_causal_attention_kernel(kernel);
+    DecoderOptions options;
+    options.activation_checkpointing = checkpointing;
+    CausalLM lm = load_causal_lm(dir.path(), options);
+    torch::Tensor x = input.clone().requires_grad_(true);
+    torch::Tensor logits = lm->forward(x, valid);
+    (logits.select(2, 3) * valid).sum().backward();
+    return x.grad();
+  };
+  const torch::Tensor ref = gradient(CausalAttentionKernel::kReference, false);
+  EXPECT_LE(relative_error(gradient(CausalAttentionKernel::kAuto, false), ref), kTolerance);
+  EXPECT_LE(relative_error(gradient(CausalAttentionKernel::kAuto, true), ref), kTolerance);
+}
+
 // ---- whole decoders -------------------------------------------------------------------
 
 torch::Tensor prompt_ids(int64_t batch, int64_t length, int64_t vocab, int64_t seed) {
