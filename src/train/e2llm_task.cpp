@@ -23,6 +23,29 @@ torch::Tensor target_loss(CausalLMImpl& lm, const torch::Tensor& hidden, const t
   return torch::nn::functional::cross_entropy(logits, next.index_select(0, where));
 }
 
+int64_t row_length(const std::vector<Segment>& row) {
+  int64_t n = 0;
+  for (const Segment& s : row) n += s.size();
+  return n;
+}
+
+// The rows (by index) in decoder batches that are not padded far beyond their
+// own length: longest first, a row joins the current batch while it is at
+// least half as long as the batch's first. A restating row (~150 tokens)
+// padded to a reasoning row over a long document (~2,000) would double the work.
+std::vector<std::vector<size_t>> similar_length_batches(const std::vector<std::vector<Segment>>& rows) {
+  std::vector<size_t> order(rows.size());
+  std::vector<int64_t> length(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) order[i] = i, length[i] = row_length(rows[i]);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length[a] > length[b]; });
+  std::vector<std::vector<size_t>> batches;
+  for (size_t i : order) {
+    if (batches.empty() || 2 * length[i] < length[batches.back().front()]) batches.emplace_back();
+    batches.back().push_back(i);
+  }
+  return batches;
+}
+
 }  // namespace
 
 E2llmLosses e2llm_losses(E2llmModel& model, const std::string& context, const std::string& prompt,
@@ -55,17 +78,27 @@ std::vector<E2llmLosses> e2llm_losses(E2llmModel& model, const std::vector<LossE
       rows.push_back(model.assemble(soft[i].narrow(0, first * k, count * k), config.restate_instruction, target));
     }
   }
+  // Each row's loss and length, from the decoder batch it went through.
   CausalLMImpl& decoder = model.decoder();
-  AssembledBatch assembled = decoder.assemble(rows, Padding::Right);
-  torch::Tensor hidden = decoder.hidden_states(assembled.embeddings, assembled.attention_mask, assembled.positions);
+  std::vector<torch::Tensor> row_loss(rows.size());
+  std::vector<int64_t> row_tokens(rows.size());
+  for (const std::vector<size_t>& batch : similar_length_batches(rows)) {
+    std::vector<std::vector<Segment>> batch_rows;
+    for (size_t r : batch) batch_rows.push_back(std::move(rows[r]));
+    AssembledBatch assembled = decoder.assemble(batch_rows, Padding::Right);
+    torch::Tensor hidden = decoder.hidden_states(assembled.embeddings, assembled.attention_mask, assembled.positions);
+    for (size_t j = 0; j < batch.size(); ++j) {
+      row_loss[batch[j]] = target_loss(decoder, hidden, assembled.labels, static_cast<int64_t>(j));
+      row_tokens[batch[j]] = assembled.lengths[j];
+    }
+  }
   std::vector<E2llmLosses> out(examples.size());
   for (size_t i = 0; i < examples.size(); ++i) {
-    const auto row = static_cast<int64_t>(i);
-    out[i].reason = target_loss(decoder, hidden, assembled.labels, row);
-    out[i].tokens = chunked[i].context_tokens + assembled.lengths[i];
+    out[i].reason = row_loss[i];
+    out[i].tokens = chunked[i].context_tokens + row_tokens[i];
     if (restate_row[i] < 0) continue;
-    out[i].understand = target_loss(decoder, hidden, assembled.labels, restate_row[i]);
-    out[i].tokens += assembled.lengths[static_cast<size_t>(restate_row[i])];
+    out[i].understand = row_loss[static_cast<size_t>(restate_row[i])];
+    out[i].tokens += row_tokens[static_cast<size_t>(restate_row[i])];
   }
   return out;
 }

@@ -24,7 +24,8 @@ struct E2llmLosses {
 E2llmLosses e2llm_losses(E2llmModel& model, const std::string& context, const std::string& prompt,
                          const std::string& answer, std::mt19937_64& rng);
 // The same for several examples in one pass: their chunks share encoder
-// passes and their sequences one padded decoder batch. One loss pair each.
+// passes and their sequences padded decoder batches of similar lengths (a row
+// is never padded to more than twice its length). One loss pair each.
 struct LossExample {
   const std::string& context;
   const std::string& prompt;
