@@ -74,8 +74,15 @@ torch::Tensor LinearImpl::with_adapter(const torch::Tensor& x, torch::Tensor y) 
   if (!has_lora() || merged_) return y;
   torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   // The adapter runs in its own dtype (fp32 master weights) and is cast back.
-  torch::Tensor delta = lora_B->forward(lora_A->forward(h.to(lora_A->weight.scalar_type())));
-  return y + delta.mul(scaling_).to(y.scalar_type());
+  torch::Tensor down = lora_A->forward(h.to(lora_A->weight.scalar_type()));
+  if (y.scalar_type() == down.scalar_type()) {
+    // y + down·(scaling·B)ᵀ as one product that adds into a copy of y: the
+    // [.., out] delta is never written, scaled and added apart (in training,
+    // three passes over activations as large as the layer's output, each way).
+    const torch::Tensor up = (lora_B->weight * scaling_).t();
+    return torch::addmm(y.reshape({-1, y.size(-1)}), down.reshape({-1, down.size(-1)}), up).view(y.sizes());
+  }
+  return y + lora_B->forward(down).mul(scaling_).to(y.scalar_type());
 }
 
 std::vector<torch::Tensor> forward_together(const std::vector<LinearImpl*>& layers, const torch::Tensor& x) {
