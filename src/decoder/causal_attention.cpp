@@ -93,6 +93,25 @@ std::vector<QueryBlock> query_blocks(const torch::Tensor& mask, int64_t block_ro
   return blocks;
 }
 
+// The blocks as the forward pass found them, flat (t0, rows, keys, ...), for
+// the backward pass: finding a block's keys reads the mask and syncs on it.
+std::vector<int64_t> flat_blocks(const std::vector<QueryBlock>& blocks) {
+  std::vector<int64_t> flat;
+  for (const QueryBlock& b : blocks) flat.insert(flat.end(), {b.t0, b.rows, b.keys});
+  return flat;
+}
+
+std::vector<QueryBlock> unflat_blocks(const std::vector<int64_t>& flat) {
+  std::vector<QueryBlock> blocks;
+  for (size_t i = 0; i + 2 < flat.size(); i += 3) blocks.push_back({flat[i], flat[i + 1], flat[i + 2]});
+  return blocks;
+}
+
+// True where a row of the block may not look: [B, 1, 1, rows, keys].
+torch::Tensor hidden_keys(const torch::Tensor& mask, const QueryBlock& b) {
+  return mask.narrow(3, b.t0, b.rows).narrow(4, 0, b.keys).logical_not();
+}
+
 // The G query heads of each KV head stacked as rows, as grouped_attention does:
 // [B, H, T, d] -> [B, KVH, G·rows, d] for the block.
 torch::Tensor stacked_rows(const torch::Tensor& x, const QueryBlock& b, int64_t kv_heads) {
@@ -100,8 +119,8 @@ torch::Tensor stacked_rows(const torch::Tensor& x, const QueryBlock& b, int64_t 
 }
 
 // The block's float32 scores [B, KVH, G, rows, keys]: q·kᵀ·scale, softcapped
-// (`capped` gets tanh(x / cap) for the backward pass), masked with -1e30.
-torch::Tensor block_scores(const torch::Tensor& qb, const torch::Tensor& kb, const torch::Tensor& mask,
+// (`capped` gets tanh(x / cap) for the backward pass), -1e30 where `hidden`.
+torch::Tensor block_scores(const torch::Tensor& qb, const torch::Tensor& kb, const torch::Tensor& hidden,
                            const QueryBlock& b, double scale, double softcap, torch::Tensor* capped) {
   const int64_t B = qb.size(0), KVH = qb.size(1);
   torch::Tensor s = torch::matmul(qb, kb.transpose(-1, -2)).to(torch::kFloat32).mul_(scale);
@@ -110,7 +129,6 @@ torch::Tensor block_scores(const torch::Tensor& qb, const torch::Tensor& kb, con
     s = t * softcap;
     if (capped) *capped = t.view({B, KVH, -1, b.rows, b.keys});
   }
-  const torch::Tensor hidden = mask.narrow(3, b.t0, b.rows).narrow(4, 0, b.keys).logical_not();
   return s.view({B, KVH, -1, b.rows, b.keys}).masked_fill_(hidden, -1e30);
 }
 
@@ -125,9 +143,11 @@ struct BlockwiseAttention : public torch::autograd::Function<BlockwiseAttention>
     // would lose the log S of a row that sees no key, whose scores are all -1e30.)
     torch::Tensor row_max = torch::empty({B, KVH, H / KVH, T}, q.options().dtype(torch::kFloat32));
     torch::Tensor row_sum = torch::empty_like(row_max);
-    for (const QueryBlock& b : query_blocks(mask, block_rows)) {
+    const std::vector<QueryBlock> blocks = query_blocks(mask, block_rows);
+    for (const QueryBlock& b : blocks) {
       const torch::Tensor kb = k.narrow(2, 0, b.keys), vb = v.narrow(2, 0, b.keys);
-      const torch::Tensor s = block_scores(stacked_rows(q, b, KVH), kb, mask, b, scale, softcap, nullptr);
+      const torch::Tensor s =
+          block_scores(stacked_rows(q, b, KVH), kb, hidden_keys(mask, b), b, scale, softcap, nullptr);
       const torch::Tensor m = s.amax(-1, true);
       torch::Tensor p = s.sub_(m).exp_();
       const torch::Tensor l = p.sum(-1, true);
@@ -140,7 +160,7 @@ struct BlockwiseAttention : public torch::autograd::Function<BlockwiseAttention>
     ctx->save_for_backward({q, k, v, mask, out, row_max, row_sum});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["softcap"] = softcap;
-    ctx->saved_data["block_rows"] = block_rows;
+    ctx->saved_data["blocks"] = flat_blocks(blocks);
     return out;
   }
 
@@ -157,18 +177,18 @@ struct BlockwiseAttention : public torch::autograd::Function<BlockwiseAttention>
     const torch::Tensor row_dot = (d_out.to(torch::kFloat32) * out.to(torch::kFloat32)).sum(-1).view(row_max.sizes());
     torch::Tensor dq = torch::empty_like(q, at::MemoryFormat::Contiguous), dk = torch::zeros_like(k),
                   dv = torch::zeros_like(v);
-    for (const QueryBlock& b : query_blocks(mask, ctx->saved_data["block_rows"].toInt())) {
+    for (const QueryBlock& b : unflat_blocks(ctx->saved_data["blocks"].toIntVector())) {
       const torch::Tensor qb = stacked_rows(q, b, KVH), kb = k.narrow(2, 0, b.keys), vb = v.narrow(2, 0, b.keys);
-      const torch::Tensor dob = stacked_rows(d_out, b, KVH);
+      const torch::Tensor dob = stacked_rows(d_out, b, KVH), hidden = hidden_keys(mask, b);
       torch::Tensor capped;
-      const torch::Tensor s = block_scores(qb, kb, mask, b, scale, softcap, &capped);
+      const torch::Tensor s = block_scores(qb, kb, hidden, b, scale, softcap, &capped);
       const torch::Tensor p = s.sub_(row_max.narrow(3, b.t0, b.rows).unsqueeze(-1))
                                   .exp_()
                                   .div_(row_sum.narrow(3, b.t0, b.rows).unsqueeze(-1));  // [B, KVH, G, rows, keys]
       dv.narrow(2, 0, b.keys).add_(torch::matmul(p.view({B, KVH, -1, b.keys}).to(q.scalar_type()).transpose(-1, -2), dob));
       torch::Tensor ds = torch::matmul(dob, vb.transpose(-1, -2)).to(torch::kFloat32).view(p.sizes());
       ds.sub_(row_dot.narrow(3, b.t0, b.rows).unsqueeze(-1)).mul_(p);
-      ds.masked_fill_(mask.narrow(3, b.t0, b.rows).narrow(4, 0, b.keys).logical_not(), 0.0);
+      ds.masked_fill_(hidden, 0.0);
       if (softcap > 0) ds.mul_(1 - capped * capped);
       const torch::Tensor dsb = ds.mul_(scale).view({B, KVH, -1, b.keys}).to(q.scalar_type());
       dq.narrow(2, b.t0, b.rows).copy_(torch::matmul(dsb, kb).view({B, H, b.rows, -1}));
