@@ -50,6 +50,10 @@
 #                examples whose whole text fits, filtered into OUT/data/*-full-*.jsonl)
 #   RAG_CHUNK    RAG chunk size in decoder tokens (default 256)
 #   REPETITION   "PENALTY:NGRAM", the repetition penalty and no-repeat n-gram size every method
+#                answers QMSum and GovReport with; passkey, needle and QuALITY are answered with
+#                neither (1:0), since both count the prompt: a baseline would be kept from
+#                copying the key or option letter out of its context, E2LLM (whose context is soft
+#                tokens) would not, and the comparison would measure the penalty
 #                answers with (default: the E2LLM checkpoint's own answer defaults, docs/model.md;
 #                1:0 = neither)
 #   QMSUM_NEW_TOKENS (128)  GOVREPORT_NEW_TOKENS (256)  QUALITY_NEW_TOKENS (32)
@@ -94,6 +98,8 @@ chat_overhead=${CHAT_OVERHEAD:-30}
 fit_margin=${FIT_MARGIN:-8}
 declare -A new_tokens=([qmsum]=${QMSUM_NEW_TOKENS:-128} [govreport]=${GOVREPORT_NEW_TOKENS:-256}
   [quality]=${QUALITY_NEW_TOKENS:-32} [passkey]=${PASSKEY_NEW_TOKENS:-16} [needle]=${NEEDLE_NEW_TOKENS:-32})
+# Free-form answers only: the extraction tasks copy from the prompt (REPETITION above).
+declare -A repeats=([qmsum]=1 [govreport]=1 [quality]=0 [passkey]=0 [needle]=0)
 declare -A metric=([qmsum]=rouge [govreport]=rouge [quality]=choice [passkey]=passkey [needle]=needle)
 all_datasets="qmsum govreport quality passkey needle"
 all_methods="e2llm truncate rag full"
@@ -341,9 +347,11 @@ run_eval() {  # dataset method data.jsonl
     return 0
   fi
   rm -f "$dir/skipped.txt"
+  local answer_repetition=1:0
+  [ "${repeats[$ds]}" = 1 ] && answer_repetition=$repetition
   local args=(eval --method "$method" --data "$file" --output "$dir" --metric "${metric[$ds]}"
     --max-new-tokens "${new_tokens[$ds]}" --dataset-name "$ds" --no-progress
-    --repetition-penalty "${repetition%%:*}" --no-repeat-ngram-size "${repetition##*:}")
+    --repetition-penalty "${answer_repetition%%:*}" --no-repeat-ngram-size "${answer_repetition##*:}")
   if [ "$method" = e2llm ]; then
     [ -n "$checkpoint" ] && args+=(--checkpoint "$checkpoint")
   else
