@@ -8,12 +8,15 @@
 # Usage: bench/quantized_decoding.sh [build-dir]
 #   MODELS   .gguf names in the model cache (default: SmolLM2 Q4_1 and Gemma 3 Q4_K_M)
 #   THREADS  threads for every run (default 2)
+#   ROUNDS   short-prompt decode measured again this many times, e2llm and llama.cpp
+#            alternating, so that a drift of the machine shows in both (default 3)
 # Needs: the models (scripts/fetch_models.sh), llama.cpp (bench/llama_cpp.sh
 # builds it outside the repository), /usr/bin/time, python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 threads=${THREADS:-2}
+rounds=${ROUNDS:-3}
 cache=${E2LLM_MODEL_CACHE:-$HOME/.cache/e2llm/models}
 read -r -a models <<< "${MODELS:-SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-Q4_K_M.gguf}"
 die() { echo "quantized_decoding.sh: $*" >&2; exit 1; }
@@ -62,13 +65,18 @@ for name in "${models[@]}"; do
     /usr/bin/time -f "%M" -o "$work/$name.$weights.rss" "$build/e2llm" --threads "$threads" generate --model "$model" \
       --weights "$weights" --prompt "Once upon a time" --max-new-tokens 32 --ignore-eos > /dev/null 2>&1
   done
+  for round in $(seq "$rounds"); do
+    E2LLM_BENCH_MODEL=$model E2LLM_BENCH_THREADS=$threads "$build/bench/bench_decoder" --benchmark_min_time=1 \
+      --benchmark_format=json --benchmark_filter='Decode/quantized' > "$work/$name.round$round.e2llm.json" 2>/dev/null
+    "$llama_bench" -m "$model" -t "$threads" -p 0 -n 32 -r 3 -o json > "$work/$name.round$round.llama.json" 2>/dev/null
+  done
   /usr/bin/time -f "%M" -o "$work/$name.llama.rss" "$llama_completion" -m "$model" -t "$threads" -p "Once upon a time" \
     -n 32 -no-cnv --no-warmup > /dev/null 2>&1 < /dev/null || echo "(llama-completion failed)" > "$work/$name.llama.rss"
 done
 
-python3 - "$work" "$threads" "${models[@]}" <<'PY'
-import json, os, re, sys
-work, threads, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+python3 - "$work" "$threads" "$rounds" "${models[@]}" <<'PY'
+import json, os, re, statistics, sys
+work, threads, rounds, models = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 bw = json.load(open(os.path.join(work, "bandwidth.json")))
 read = max(r["best_gbs"] for r in bw["results"] if r["kernel"] == "read" and r["threads"] == int(threads))
 print(f"read bandwidth, {threads} threads: {read:.1f} GB/s\n")
@@ -95,6 +103,13 @@ for name in models:
           f"{get('BM_Decode/fp32', 'tokens/s'):.1f} | {llama['tg']:.1f} |")
     print(f"| | share of the bandwidth limit ({limit:.0f} tokens/s = read GB/s / file size) | "
           f"{100 * q_decode / limit:.0f}% | | {100 * llama['tg'] / limit:.0f}% |")
+    if rounds:
+        ours = [json.load(open(os.path.join(work, f"{name}.round{r}.e2llm.json")))["benchmarks"][0]["tokens/s"]
+                for r in range(1, rounds + 1)]
+        theirs = [json.load(open(os.path.join(work, f"{name}.round{r}.llama.json")))[0]["avg_ts"]
+                  for r in range(1, rounds + 1)]
+        spread = lambda v: f"{statistics.median(v):.1f} ({min(v):.1f}–{max(v):.1f})"
+        print(f"| | the same, {rounds} alternating rounds: median (range) | {spread(ours)} | | {spread(theirs)} |")
     llama4k = json.load(open(os.path.join(work, f"{name}.llama4k.json")))[0]
     print(f"| | decode tokens/s after a ~4k-token prompt (llama.cpp: -d 4096 tg32) | "
           f"{decode_4k(os.path.join(work, f'{name}.quantized.4k.txt'))} | | {llama4k['avg_ts']:.1f} |")

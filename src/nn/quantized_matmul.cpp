@@ -328,10 +328,10 @@ struct Avx2Block {
     return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1))};
   }
   // A block's 16 nibble bytes as codes: low nibbles are values 0..15, high ones 16..31.
+  // Widened once, then split: one lane-crossing vpmovzxbw per block, not two.
   static E2LLM_TARGET_AVX2 inline Codes nibbles(const uint8_t* qs) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    return {_mm256_cvtepu8_epi16(_mm_and_si128(q, mask)), _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), mask))};
+    const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return {_mm256_and_si256(bytes, _mm256_set1_epi16(0x0F)), _mm256_srli_epi16(bytes, 4)};
   }
   template <class Half>
   static E2LLM_TARGET_AVX2 inline Block32 decode(GgmlType type, const uint8_t* b, Codes& w) {
@@ -627,14 +627,23 @@ E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0,
       const __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)) : __m256i{};
       const int16_t* x = xq + 256 * b;
       for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high) share 32 bytes
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
-        __m256i even = _mm256_and_si256(q, low4), odd = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
         if constexpr (kFive) {
-          even = _mm256_add_epi8(even, fifth_bit_bytes(qh, 2 * p));
-          odd = _mm256_add_epi8(odd, fifth_bit_bytes(qh, 2 * p + 1));
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+          const __m256i even = _mm256_add_epi8(_mm256_and_si256(q, low4), fifth_bit_bytes(qh, 2 * p));
+          const __m256i odd =
+              _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_bit_bytes(qh, 2 * p + 1));
+          Avx2Block::add(acc[0], widen32(even), x + 64 * p, lane_of(scale, 2 * p));
+          Avx2Block::add(acc[1], widen32(odd), x + 64 * p + 32, lane_of(scale, 2 * p + 1));
+        } else {  // the bytes widened once, then split (as Avx2Block::nibbles): half the vpmovzxbw
+          const __m256i first = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * p)));
+          const __m256i last =
+              _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * p + 16)));
+          const __m256i low16 = _mm256_set1_epi16(0x0F);
+          Avx2Block::add(acc[0], {_mm256_and_si256(first, low16), _mm256_and_si256(last, low16)}, x + 64 * p,
+                         lane_of(scale, 2 * p));
+          Avx2Block::add(acc[1], {_mm256_srli_epi16(first, 4), _mm256_srli_epi16(last, 4)}, x + 64 * p + 32,
+                         lane_of(scale, 2 * p + 1));
         }
-        Avx2Block::add(acc[0], widen32(even), x + 64 * p, lane_of(scale, 2 * p));
-        Avx2Block::add(acc[1], widen32(odd), x + 64 * p + 32, lane_of(scale, 2 * p + 1));
       }
     }
     job.y[r] = Avx2Block::total(Avx2Block::sum(acc[0], acc[1]));
