@@ -524,6 +524,7 @@ E2LLM_TARGET_AVX2 inline void block_times_lane(const uint8_t* block, const int16
 // and converted by one vcvtph2ps, multiplied by the eight dx at once, the
 // offset terms summed in one fused multiply-add; a block then only takes its
 // lane of the scales. (The other block types and paths keep block32_rows_one_token.)
+constexpr int64_t kPrefetchRows = 4;
 template <GgmlType kType>
 E2LLM_TARGET_AVX2 inline void block32_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
   const int64_t k = job.w->cols, blocks = k / 32, whole = blocks / 8 * 8;
@@ -534,6 +535,10 @@ E2LLM_TARGET_AVX2 inline void block32_rows_one_token_avx2(const Job& job, int64_
   const float* xsum = job.x->block_sum.data();
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* src = stored_row(*job.w, r, row_bytes);
+    if (r + kPrefetchRows < r1) {
+      const uint8_t* ahead = stored_row(*job.w, r + kPrefetchRows, row_bytes);
+      for (size_t at = 0; at < row_bytes; at += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + at), _MM_HINT_T0);
+    }
     // The offset terms of the blocks sum in the lanes of acc[1] (the total adds every lane).
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     int64_t b = 0;
