@@ -523,7 +523,11 @@ E2LLM_TARGET_AVX2 inline void block_times_lane(const uint8_t* block, const int16
 // a broadcast. Here the d (and m) of eight blocks are gathered into one vector
 // and converted by one vcvtph2ps, multiplied by the eight dx at once, the
 // offset terms summed in one fused multiply-add; a block then only takes its
-// lane of the scales. (The other block types and paths keep block32_rows_one_token.)
+// lane of the scales. Each row asks for the row kPrefetchRows ahead: rows are
+// short (360 bytes at 576 columns of Q4_1) and a Llama file's q/k rows are read
+// in a permuted order, so the hardware prefetcher lags (docs/decoder.md: +14%
+// for SmolLM2's products; 8 rows ahead was no better). (The other block types
+// and paths keep block32_rows_one_token.)
 constexpr int64_t kPrefetchRows = 4;
 template <GgmlType kType>
 E2LLM_TARGET_AVX2 inline void block32_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
