@@ -14,6 +14,7 @@
 #include <map>
 
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/io/model_cache.h"
 #include "e2llm/io/gguf.h"
 #include "e2llm/io/weights.h"
 #include "e2llm/nn/quantized_matmul.h"
@@ -24,10 +25,7 @@ namespace {
 // $E2LLM_BENCH_MODEL (a .gguf path), else SmolLM2 from the model cache.
 std::string model_path() {
   if (const char* chosen = std::getenv("E2LLM_BENCH_MODEL")) return chosen;
-  const char* cache = std::getenv("E2LLM_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  std::string dir = cache ? cache : std::string(home ? home : "/tmp") + "/.cache/e2llm/models";
-  return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  return e2llm::model_cache_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 // Loaded once per --weights choice (float32, bfloat16, quantized) for all benchmarks.

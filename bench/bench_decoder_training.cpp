@@ -24,16 +24,14 @@
 
 #include "e2llm/core/runtime.h"
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/io/model_cache.h"
 #include "e2llm/nn/lora.h"
 
 namespace {
 
 std::string model_path() {
   if (const char* chosen = std::getenv("E2LLM_BENCH_MODEL")) return chosen;
-  const char* cache = std::getenv("E2LLM_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  std::string dir = cache ? cache : std::string(home ? home : "/tmp") + "/.cache/e2llm/models";
-  return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  return e2llm::model_cache_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 struct Settings {
