@@ -50,12 +50,11 @@
 #                examples whose whole text fits, filtered into OUT/data/*-full-*.jsonl)
 #   RAG_CHUNK    RAG chunk size in decoder tokens (default 256)
 #   REPETITION   "PENALTY:NGRAM", the repetition penalty and no-repeat n-gram size every method
-#                answers QMSum and GovReport with; passkey, needle and QuALITY are answered with
-#                neither (1:0), since both count the prompt: a baseline would be kept from
-#                copying the key or option letter out of its context, E2LLM (whose context is soft
-#                tokens) would not, and the comparison would measure the penalty
-#                answers with (default: the E2LLM checkpoint's own answer defaults, docs/model.md;
-#                1:0 = neither)
+#                answers QMSum and GovReport with (default: the E2LLM checkpoint's own answer
+#                defaults, docs/model.md; 1:0 = neither). Passkey, needle and QuALITY are
+#                answered with neither, since both count the prompt: a baseline would be kept
+#                from copying the key or option letter out of its context, E2LLM (whose context
+#                is soft tokens) would not, and the comparison would measure the penalty
 #   QMSUM_NEW_TOKENS (128)  GOVREPORT_NEW_TOKENS (256)  QUALITY_NEW_TOKENS (32)
 #   PASSKEY_NEW_TOKENS (16)  NEEDLE_NEW_TOKENS (32)   longest answer, the same for every method
 #   QUALITY_INSTRUCTION  appended to every QuALITY prompt after a blank line (default
