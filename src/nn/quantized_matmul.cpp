@@ -643,15 +643,10 @@ E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0,
               _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_bit_bytes(qh, 2 * p + 1));
           Avx2Block::add(acc[0], widen32(even), x + 64 * p, lane_of(scale, 2 * p));
           Avx2Block::add(acc[1], widen32(odd), x + 64 * p + 32, lane_of(scale, 2 * p + 1));
-        } else {  // the bytes widened once, then split (as Avx2Block::nibbles): half the vpmovzxbw
-          const __m256i first = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * p)));
-          const __m256i last =
-              _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * p + 16)));
-          const __m256i low16 = _mm256_set1_epi16(0x0F);
-          Avx2Block::add(acc[0], {_mm256_and_si256(first, low16), _mm256_and_si256(last, low16)}, x + 64 * p,
-                         lane_of(scale, 2 * p));
-          Avx2Block::add(acc[1], {_mm256_srli_epi16(first, 4), _mm256_srli_epi16(last, 4)}, x + 64 * p + 32,
-                         lane_of(scale, 2 * p + 1));
+        } else {  // each 16 bytes widened once, then split (Avx2Block::nibbles): half the vpmovzxbw
+          const Avx2Block::Codes first = Avx2Block::nibbles(qs + 32 * p), last = Avx2Block::nibbles(qs + 32 * p + 16);
+          Avx2Block::add(acc[0], {first.lo, last.lo}, x + 64 * p, lane_of(scale, 2 * p));
+          Avx2Block::add(acc[1], {first.hi, last.hi}, x + 64 * p + 32, lane_of(scale, 2 * p + 1));
         }
       }
     }
