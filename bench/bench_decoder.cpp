@@ -17,6 +17,7 @@
 #include "e2llm/io/model_cache.h"
 #include "e2llm/io/gguf.h"
 #include "e2llm/io/weights.h"
+#include "e2llm/nn/lora.h"
 #include "e2llm/nn/quantized_matmul.h"
 #include "e2llm/core/runtime.h"
 
@@ -28,13 +29,25 @@ std::string model_path() {
   return e2llm::model_cache_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-// Loaded once per --weights choice (float32, bfloat16, quantized) for all benchmarks.
+// Loaded once per --weights choice (float32, bfloat16, quantized) for all
+// benchmarks; "<weights>+lora" adds what an E2LLM decoder carries when it
+// answers: rank-8 LoRA on all seven projections of every layer, B nonzero.
 e2llm::CausalLM model(const std::string& weights) {
   static std::map<std::string, e2llm::CausalLM> models;
   auto& lm = models[weights];
   if (!lm) {
-    lm = e2llm::load_causal_lm(model_path(), e2llm::decoder_options_for(weights, model_path()));
+    const auto plus = weights.find('+');
+    const std::string base = weights.substr(0, plus);
+    lm = e2llm::load_causal_lm(model_path(), e2llm::decoder_options_for(base, model_path()));
     lm->eval();
+    if (plus != std::string::npos) {
+      e2llm::nn::LoraConfig lora;
+      lora.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+      e2llm::nn::apply_lora(*lm, lora);
+      torch::NoGradGuard no_grad;
+      for (auto& [name, linear] : e2llm::nn::named_linears(*lm))
+        if (linear->has_lora()) linear->lora_B->weight.normal_(0, 1e-3);
+    }
   }
   return lm;
 }
@@ -105,7 +118,7 @@ void BM_Decode(benchmark::State& state, const std::string& weights) {
     for (int64_t i = 0; i < steps; ++i) next = lm->forward_step(next, cache).argmax(-1);
     benchmark::DoNotOptimize(next.data_ptr());
   }
-  report(state, static_cast<double>(steps) * state.iterations(), weight_size(weights));
+  report(state, static_cast<double>(steps) * state.iterations(), weight_size(weights.substr(0, weights.find('+'))));
 }
 
 // The quantized kernels alone: every 2-D quantized matrix of the file (the
@@ -145,6 +158,7 @@ BENCHMARK_CAPTURE(BM_Prefill, quantized, std::string("quantized"))->Arg(128)->Ar
 BENCHMARK_CAPTURE(BM_Prefill, fp32, std::string("float32"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Prefill, bf16, std::string("bfloat16"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, quantized, std::string("quantized"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Decode, quantized_lora, std::string("quantized+lora"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, fp32, std::string("float32"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, bf16, std::string("bfloat16"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quantized GGUF decoding against llama.cpp in one run (issue #14; figures in
 # docs/decoder.md): for each model, e2llm's decode and prefill tokens/s
-# (quantized and float32), decoding after a ~4k-token prompt, the quantized
+# (quantized and float32), decoding with rank-8 LoRA adapters (an E2LLM
+# answer), decoding after a ~4k-token prompt, the quantized
 # kernels alone, prefill of a ~7k-token text, and peak memory, beside llama.cpp's llama-bench / llama-completion on
 # the same file, and the machine's read bandwidth (the decoding limit is
 # bandwidth / bytes of weights per token). Prints a Markdown table.
@@ -51,7 +52,7 @@ for name in "${models[@]}"; do
   [ -f "$model" ] || die "$model missing: run scripts/fetch_models.sh"
   echo "== $name" >&2
   E2LLM_BENCH_MODEL=$model E2LLM_BENCH_THREADS=$threads "$build/bench/bench_decoder" --benchmark_min_time=1 --benchmark_format=json \
-    --benchmark_filter='Decode/(quantized|fp32)|Prefill/(quantized|fp32)/512|QuantizedMatvecs' \
+    --benchmark_filter='Decode/(quantized|quantized_lora|fp32)/|Prefill/(quantized|fp32)/512|QuantizedMatvecs' \
     > "$work/$name.e2llm.json" 2>/dev/null
   "$llama_bench" -m "$model" -t "$threads" -p 512 -n 32 -r 3 -o json > "$work/$name.llama.json" 2>/dev/null
   "$llama_bench" -m "$model" -t "$threads" -p 7168 -n 0 -r 1 -o json > "$work/$name.llama7k.json" 2>/dev/null
@@ -67,7 +68,7 @@ for name in "${models[@]}"; do
   done
   for round in $(seq "$rounds"); do
     E2LLM_BENCH_MODEL=$model E2LLM_BENCH_THREADS=$threads "$build/bench/bench_decoder" --benchmark_min_time=1 \
-      --benchmark_format=json --benchmark_filter='Decode/quantized' > "$work/$name.round$round.e2llm.json" 2>/dev/null
+      --benchmark_format=json --benchmark_filter='Decode/quantized/' > "$work/$name.round$round.e2llm.json" 2>/dev/null
     "$llama_bench" -m "$model" -t "$threads" -p 0 -n 32 -r 3 -o json > "$work/$name.round$round.llama.json" 2>/dev/null
   done
   /usr/bin/time -f "%M" -o "$work/$name.llama.rss" "$llama_completion" -m "$model" -t "$threads" -p "Once upon a time" \
@@ -98,9 +99,9 @@ for name in models:
     llama7k = json.load(open(os.path.join(work, f"{name}.llama7k.json")))[0]
     size = os.path.getsize(os.path.join(os.environ.get("E2LLM_MODEL_CACHE", os.path.expanduser("~/.cache/e2llm/models")), name))
     limit = read * 1e9 / size
-    q_decode = get("BM_Decode/quantized", "tokens/s")
+    q_decode = get("BM_Decode/quantized/", "tokens/s")
     print(f"| {name} | decode tokens/s (e2llm after 128 tokens, llama.cpp tg32) | {q_decode:.1f} | "
-          f"{get('BM_Decode/fp32', 'tokens/s'):.1f} | {llama['tg']:.1f} |")
+          f"{get('BM_Decode/fp32/', 'tokens/s'):.1f} | {llama['tg']:.1f} |")
     print(f"| | share of the bandwidth limit ({limit:.0f} tokens/s = read GB/s / file size) | "
           f"{100 * q_decode / limit:.0f}% | | {100 * llama['tg'] / limit:.0f}% |")
     if rounds:
@@ -110,6 +111,8 @@ for name in models:
                   for r in range(1, rounds + 1)]
         spread = lambda v: f"{statistics.median(v):.1f} ({min(v):.1f}–{max(v):.1f})"
         print(f"| | the same, {rounds} alternating rounds: median (range) | {spread(ours)} | | {spread(theirs)} |")
+    print(f"| | decode tokens/s with rank-8 LoRA on every projection (as an E2LLM model answers) | "
+          f"{get('BM_Decode/quantized_lora/', 'tokens/s'):.1f} | | |")
     llama4k = json.load(open(os.path.join(work, f"{name}.llama4k.json")))[0]
     print(f"| | decode tokens/s after a ~4k-token prompt (llama.cpp: -d 4096 tg32) | "
           f"{decode_4k(os.path.join(work, f'{name}.quantized.4k.txt'))} | | {llama4k['avg_ts']:.1f} |")

@@ -11,6 +11,7 @@
 #include "e2llm/io/safetensors.h"
 #include "e2llm/nn/quantized_matmul.h"
 #include "io/json_fields.h"
+#include "nn/lora_side_path.h"
 
 namespace e2llm::nn {
 
@@ -70,8 +71,28 @@ torch::Tensor LinearImpl::finish_quantized(const torch::Tensor& x, torch::Tensor
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return with_adapter(x, base_forward(x)); }
 
+// Decoding: a few float32 rows on the CPU, no gradient, no dropout: the side
+// path adds into y in place on raw memory (nn/lora_side_path.h says why).
+bool LinearImpl::side_path_in_place_applies(const torch::Tensor& x, const torch::Tensor& y) const {
+  const torch::Tensor &a = lora_A->weight, &b = lora_B->weight;
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || a.requires_grad() || b.requires_grad());
+  const bool dropout = dropout_ > 0 && is_training();
+  if (grad || dropout) return false;
+  for (const torch::Tensor* t : {&x, &y, &a, &b})
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || !t->is_contiguous()) return false;
+  return x.size(-1) == in_features_ && y.size(-1) == out_features_ && x.numel() / in_features_ == y.numel() / out_features_ &&
+         x.numel() / in_features_ <= detail::kSidePathMaxRows;
+}
+
 torch::Tensor LinearImpl::with_adapter(const torch::Tensor& x, torch::Tensor y) {
   if (!has_lora() || merged_) return y;
+  if (in_features_ > 0 && side_path_in_place_applies(x, y)) {
+    const torch::Tensor &a = lora_A->weight, &b = lora_B->weight;
+    detail::add_lora_side_path(x.data_ptr<float>(), x.numel() / in_features_, in_features_, a.data_ptr<float>(),
+                               a.size(0), b.data_ptr<float>(), out_features_, static_cast<float>(scaling_),
+                               y.data_ptr<float>(), detail::best_side_path_kernel());
+    return y;
+  }
   torch::Tensor h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   // The adapter runs in its own dtype (fp32 master weights) and is cast back.
   torch::Tensor down = lora_A->forward(h.to(lora_A->weight.scalar_type()));

@@ -3,6 +3,7 @@
 #include "e2llm/core/error.h"
 #include "e2llm/nn/lora.h"
 #include "e2llm/io/safetensors.h"
+#include "nn/lora_side_path.h"
 #include "test_util.h"
 
 using namespace e2llm;
@@ -88,6 +89,61 @@ TEST(Lora, MergedEqualsUnmergedAndUnmergeRestoresBase) {
   nn::unmerge_lora(*model);
   EXPECT_TRUE(torch::allclose(model->block->q_proj->weight, base, 1e-6, 1e-6));
   EXPECT_TRUE(torch::allclose(model->forward(x), unmerged, 1e-5, 1e-5));
+}
+
+// The decoding side path on raw memory against y + scaling·(x·Aᵀ)·Bᵀ in
+// double, for each kernel this CPU has, with widths and ranks that are and are
+// not multiples of eight (the AVX2 path's masked tails and leftover outputs).
+TEST(Lora, DecodingSidePathEqualsMatrixProducts) {
+  torch::manual_seed(11);
+  std::vector<nn::detail::SidePathKernel> kernels = {nn::detail::SidePathKernel::kPortable};
+  if (nn::detail::best_side_path_kernel() == nn::detail::SidePathKernel::kAvx2)
+    kernels.push_back(nn::detail::SidePathKernel::kAvx2);
+  struct Shape {
+    int64_t rows, in, rank, out;
+  };
+  for (auto kernel : kernels)
+    for (Shape s : {Shape{1, 576, 8, 1536}, Shape{1, 37, 3, 13}, Shape{3, 40, 13, 21}, Shape{2, 7, 16, 8}}) {
+      SCOPED_TRACE(testing::Message() << "kernel " << static_cast<int>(kernel) << ", rows " << s.rows << ", in "
+                                      << s.in << ", rank " << s.rank << ", out " << s.out);
+      auto x = torch::randn({s.rows, s.in}), a = torch::randn({s.rank, s.in}), b = torch::randn({s.out, s.rank});
+      auto y = torch::randn({s.rows, s.out});
+      const float scaling = 0.75f;
+      auto expected = y.to(torch::kFloat64) + scaling * x.to(torch::kFloat64).mm(a.to(torch::kFloat64).t()).mm(
+                                                              b.to(torch::kFloat64).t());
+      nn::detail::add_lora_side_path(x.data_ptr<float>(), s.rows, s.in, a.data_ptr<float>(), s.rank,
+                                     b.data_ptr<float>(), s.out, scaling, y.data_ptr<float>(), kernel);
+      EXPECT_TRUE(torch::allclose(y.to(torch::kFloat64), expected, 1e-4, 1e-3))
+          << "largest difference " << (y.to(torch::kFloat64) - expected).abs().max().item<double>();
+    }
+}
+
+// A layer decoding one row (the side path) gives what the same row gives in a
+// batch of rows beyond the side path's reach (the matrix products); training
+// keeps the products, so the adapter still receives its gradient.
+TEST(Lora, OneRowAtInferenceEqualsTheBatchedForm) {
+  torch::manual_seed(12);
+  nn::Linear layer(torch::randn({21, 40}), torch::randn({21}));
+  nn::LoraConfig cfg;
+  cfg.rank = 5;
+  layer->attach_lora(cfg);
+  {
+    torch::NoGradGuard g;
+    layer->lora_B->weight.normal_();
+  }
+  auto x = torch::randn({nn::detail::kSidePathMaxRows + 1, 40});
+  torch::Tensor batched, one;
+  {
+    torch::NoGradGuard g;
+    batched = layer->forward(x);
+    one = layer->forward(x.narrow(0, 0, 1));
+    EXPECT_FALSE(torch::allclose(one, torch::nn::functional::linear(x.narrow(0, 0, 1), layer->weight, layer->bias),
+                                 1e-3, 1e-3));  // the adapter counts
+  }
+  EXPECT_TRUE(torch::allclose(one, batched.narrow(0, 0, 1), 1e-4, 1e-4));
+  layer->forward(x.narrow(0, 0, 1)).sum().backward();
+  ASSERT_TRUE(layer->lora_B->weight.grad().defined());
+  EXPECT_GT(layer->lora_B->weight.grad().abs().sum().item<float>(), 0.0f);
 }
 
 TEST(Lora, ScalingFollowsAlphaOverRankOrRsLora) {

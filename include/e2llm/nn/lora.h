@@ -66,6 +66,7 @@ class LinearImpl : public torch::nn::Module {
   friend std::vector<torch::Tensor> forward_together(const std::vector<LinearImpl*>& layers, const torch::Tensor& x);
   torch::Tensor base_forward(const torch::Tensor& x);
   torch::Tensor with_adapter(const torch::Tensor& x, torch::Tensor base_output);  // + the LoRA path, if any
+  bool side_path_in_place_applies(const torch::Tensor& x, const torch::Tensor& y) const;
   void check_no_gradient(const torch::Tensor& x) const;  // quantized weights are inference only
   torch::Tensor finish_quantized(const torch::Tensor& x, torch::Tensor y) const;  // + bias, in x's dtype
   std::shared_ptr<const QuantizedTensor> quantized_;
