@@ -8,10 +8,13 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <ATen/record_function.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
 
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/io/model_cache.h"
@@ -121,6 +124,43 @@ void BM_Decode(benchmark::State& state, const std::string& weights) {
   report(state, static_cast<double>(steps) * state.iterations(), weight_size(weights.substr(0, weights.find('+'))));
 }
 
+// LibTorch operations dispatched per decoded token, by name (not a timing):
+// outside the kernels a decoding step's cost is mostly this count times the
+// dispatcher's ~1 µs each, so it shows what an overhead change removed
+// without the VM's timing noise. Counted by a RecordFunction callback.
+std::mutex op_mutex;
+std::map<std::string, int64_t> op_counts;
+
+std::unique_ptr<at::ObserverContext> count_op(const at::RecordFunction& fn) {
+  std::lock_guard<std::mutex> lock(op_mutex);
+  ++op_counts[fn.name()];
+  return nullptr;
+}
+
+void BM_DecodeOps(benchmark::State& state, const std::string& weights) {
+  if (skip_without_model(state)) return;
+  torch::InferenceMode inference;
+  auto lm = model(weights);
+  const int64_t prompt = 128, steps = 8;
+  const auto ids = prompt_ids(prompt, lm->vocab_size());
+  e2llm::KvCache cache = lm->new_cache(1, prompt + steps);
+  for (auto _ : state) {
+    cache.reset();
+    torch::Tensor next = lm->prefill({e2llm::Segment::tokens(ids)}, cache).argmax(-1);
+    op_counts.clear();
+    const auto handle = at::addGlobalCallback(
+        at::RecordFunctionCallback(count_op).scopes({at::RecordScope::FUNCTION}));
+    for (int64_t i = 0; i < steps; ++i) next = lm->forward_step(next, cache).argmax(-1);
+    at::removeCallback(handle);
+  }
+  int64_t total = 0;
+  for (const auto& [name, count] : op_counts) {
+    total += count;
+    if (count >= steps * 10) state.counters[name] = static_cast<double>(count) / steps;
+  }
+  state.counters["ops/token"] = static_cast<double>(total) / steps;
+}
+
 // The quantized kernels alone: every 2-D quantized matrix of the file (the
 // embedding as the output head included) times one token's activations, as
 // one decoded token does, without the rest of the layer. Its weights_GB/s
@@ -159,6 +199,8 @@ BENCHMARK_CAPTURE(BM_Prefill, fp32, std::string("float32"))->Arg(128)->Arg(512)-
 BENCHMARK_CAPTURE(BM_Prefill, bf16, std::string("bfloat16"))->Arg(128)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, quantized, std::string("quantized"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, quantized_lora, std::string("quantized+lora"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeOps, quantized, std::string("quantized"))->Iterations(1);
+BENCHMARK_CAPTURE(BM_DecodeOps, quantized_lora, std::string("quantized+lora"))->Iterations(1);
 BENCHMARK_CAPTURE(BM_Decode, fp32, std::string("float32"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, bf16, std::string("bfloat16"))->Args({128, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor_cast.h"
 #include "e2llm/core/error.h"
 #include "nn/avx2_math.h"
 
@@ -678,13 +679,13 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const bool avx2 = kernel != CausalAttentionKernel::kPortable && avx2_applies(d);
 
   auto as_float = [](const torch::Tensor& x) {
-    torch::Tensor y = x.to(torch::kFloat32);
+    torch::Tensor y = as_type(x, torch::kFloat32);
     return y.stride(-1) == 1 ? y : y.contiguous();
   };
   const torch::Tensor qf = as_float(q), kf = as_float(k), vf = as_float(v);
-  const torch::Tensor kv_valid = m.kv_valid.to(torch::kCPU, torch::kBool).contiguous();
-  const torch::Tensor kv_pos = m.kv_pos.to(torch::kCPU, torch::kInt64).contiguous();
-  const torch::Tensor q_pos = m.q_pos.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor kv_valid = as_cpu_type(m.kv_valid, torch::kBool).contiguous();
+  const torch::Tensor kv_pos = as_cpu_type(m.kv_pos, torch::kInt64).contiguous();
+  const torch::Tensor q_pos = as_cpu_type(m.q_pos, torch::kInt64).contiguous();
   const int64_t S16 = round_up(S, kKeys);
   // Decoding (a query or two per sequence) reads K in place; longer blocks pack
   // it once for the 6-row score kernel. Measured in docs/decoder.md.
@@ -708,7 +709,7 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
 
   if (const int64_t splits = keys_in_place ? decode_splits(B * KVH, S) : 1; splits > 1) {
     decode_split(P, splits);
-    return out.to(q.scalar_type()).transpose(1, 2);
+    return as_type(out, q.scalar_type()).transpose(1, 2);
   }
   // Later query blocks see more keys. at::parallel_for hands each thread one
   // contiguous range of tasks, so a task pairs block i with block
@@ -725,7 +726,7 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
       if (blocks - 1 - pair != pair) run(blocks - 1 - pair);  // an odd count's middle block has no partner
     }
   });
-  return out.to(q.scalar_type()).transpose(1, 2);
+  return as_type(out, q.scalar_type()).transpose(1, 2);
 }
 
 }  // namespace e2llm::detail

@@ -1,10 +1,42 @@
 #include "e2llm/decoder/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "e2llm/core/error.h"
 
 namespace e2llm {
+namespace {
+
+// new_slots [B, KVH, n, d] into slots [used, used + n) of cache [B, KVH,
+// capacity, d], row by row of memory when both lie on the CPU and no gradient
+// is recorded: a decoding
+// step's strided copy_() through the dispatcher cost more than its bytes (two
+// per layer per token).
+void write_slots(torch::Tensor& cache, const torch::Tensor& new_slots, int64_t used) {
+  const int64_t capacity = cache.size(2);
+  const int64_t B = new_slots.size(0), heads = new_slots.size(1), n = new_slots.size(2), d = new_slots.size(3);
+  const bool grad = torch::GradMode::is_enabled() && new_slots.requires_grad();
+  const bool rows_of_memory = !grad && cache.device().is_cpu() && new_slots.device().is_cpu() &&
+                              cache.scalar_type() == new_slots.scalar_type() && cache.is_contiguous() &&
+                              new_slots.stride(3) == 1 &&
+                              cache.size(0) == B && cache.size(1) == heads && cache.size(3) == d;
+  if (!rows_of_memory) {
+    cache.narrow(2, used, n).copy_(new_slots);
+    return;
+  }
+  const size_t item = cache.element_size(), row_bytes = static_cast<size_t>(d) * item;
+  auto* dst = static_cast<char*>(cache.data_ptr());
+  const auto* src = static_cast<const char*>(new_slots.data_ptr());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t t = 0; t < n; ++t)
+        std::memcpy(dst + (((b * heads + h) * capacity + used + t) * d) * item,
+                    src + (b * new_slots.stride(0) + h * new_slots.stride(1) + t * new_slots.stride(2)) * item,
+                    row_bytes);
+}
+
+}  // namespace
 
 KvCache::KvCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t capacity, int64_t head_dim,
                  torch::ScalarType dtype, torch::Device device) {
@@ -30,10 +62,11 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::write(int64_t layer, const torc
   E2LLM_CHECK(used_ + n <= capacity(), "KV cache is full: {} + {} slots > capacity {}", used_, n, capacity());
   torch::Tensor& K = keys_[layer];
   torch::Tensor& V = values_[layer];
-  K.narrow(2, used_, n).copy_(k);
-  V.narrow(2, used_, n).copy_(v);
+  write_slots(K, k, used_);
+  write_slots(V, v, used_);
   return {K.narrow(2, 0, used_ + n), V.narrow(2, 0, used_ + n)};
 }
+
 
 void KvCache::advance(const torch::Tensor& valid, const torch::Tensor& positions) {
   int64_t n = valid.size(1);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/tensor_cast.h"
 #include "e2llm/core/error.h"
 #include "e2llm/io/fs.h"
 #include "e2llm/core/cpu_features.h"
@@ -65,8 +66,8 @@ void LinearImpl::check_no_gradient(const torch::Tensor& x) const {
 }
 
 torch::Tensor LinearImpl::finish_quantized(const torch::Tensor& x, torch::Tensor y) const {
-  if (bias.defined()) y.add_(bias.to(y.scalar_type()));
-  return y.to(x.scalar_type());
+  if (bias.defined()) y.add_(as_type(bias, y.scalar_type()));
+  return as_type(y, x.scalar_type());
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return with_adapter(x, base_forward(x)); }

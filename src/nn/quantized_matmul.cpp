@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "e2llm/core/error.h"
+#include "core/tensor_cast.h"
 #include "e2llm/io/gguf.h"
 #include "nn/quantized_blocks.h"
 
@@ -893,16 +894,17 @@ void tiled_product(const torch::Tensor& x2d, const QuantizedTensor& w, torch::Te
   }
 }
 
-// Fewer than kQuantizedTiledFromTokens rows of x2d times every matrix, into ys
-// ([n, rows] each) through the integer kernels.
-void few_tokens_product(const torch::Tensor& x2d, const std::vector<const QuantizedTensor*>& ws,
+// Fewer than kQuantizedTiledFromTokens rows of x (contiguous float32
+// [..., cols]) times every matrix, into ys (contiguous [..., rows] each)
+// through the integer kernels.
+void few_tokens_product(const torch::Tensor& x, const std::vector<const QuantizedTensor*>& ws,
                         std::vector<torch::Tensor>& ys) {
-  const int64_t n = x2d.size(0), cols = x2d.size(1);
+  const int64_t cols = x.size(-1), n = x.numel() / cols;
   // The activations are quantized once for all matrices, and one parallel
   // region covers the rows of them all: q/k/v or gate/up of a decoding step
   // cost one fork and join, not three or two (docs/decoder.md).
   const QuantKernel kernel = resolved_quant_kernel();
-  const Activations a = quantize_activations(x2d.data_ptr<float>(), n, cols, kernel);
+  const Activations a = quantize_activations(x.data_ptr<float>(), n, cols, kernel);
   std::vector<int16_t> reordered;
   std::vector<Job> jobs;
   std::vector<int64_t> first_row{0};  // of each matrix in the rows of all
@@ -974,20 +976,24 @@ std::vector<torch::Tensor> quantized_linears(const torch::Tensor& x, const std::
                 x.dim() ? x.size(-1) : 0, w->rows, w->cols);
   }
   E2LLM_CHECK(x.device().is_cpu(), "quantized weights run on the CPU only, got input on {}", x.device().str());
-  const int64_t cols = ws.front()->cols;
-  const torch::Tensor x2d = x.detach().to(torch::kFloat32).reshape({-1, cols}).contiguous();
-  const int64_t n = x2d.size(0);
-  std::vector<torch::Tensor> ys;  // [n, rows] each, in x's shape once computed
-  for (const QuantizedTensor* w : ws) ys.push_back(torch::empty({n, w->rows}, torch::kFloat32));
-  if (n >= kQuantizedTiledFromTokens) {
-    for (size_t i = 0; i < ws.size(); ++i) tiled_product(x2d, *ws[i], ys[i]);
-  } else if (n > 0) {
-    few_tokens_product(x2d, ws, ys);
+  const int64_t cols = ws.front()->cols, n = x.numel() / cols;
+  // Decoding's float32 rows are read as they lie and the results made in x's
+  // shape: a few tokens' worth of work does not pay for reshapes and no-op
+  // conversions through the dispatcher (docs/decoder.md, "Per call").
+  const torch::Tensor xf = as_type(x, torch::kFloat32).contiguous();
+  std::vector<torch::Tensor> ys;
+  std::vector<int64_t> out_shape = x.sizes().vec();
+  for (const QuantizedTensor* w : ws) {
+    out_shape.back() = w->rows;
+    ys.push_back(torch::empty(out_shape, torch::kFloat32));
   }
-  for (size_t i = 0; i < ws.size(); ++i) {
-    std::vector<int64_t> out_shape = x.sizes().vec();
-    out_shape.back() = ws[i]->rows;
-    ys[i] = ys[i].view(out_shape);
+  if (n >= kQuantizedTiledFromTokens) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      torch::Tensor y2d = ys[i].view({n, ws[i]->rows});
+      tiled_product(xf.view({n, cols}), *ws[i], y2d);
+    }
+  } else if (n > 0) {
+    few_tokens_product(xf, ws, ys);
   }
   return ys;
 }

@@ -2,6 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <vector>
+
+#include "e2llm/core/error.h"
+
 namespace e2llm::nn {
 
 torch::Tensor rope_inverse_frequencies(double base, int64_t dim) {
@@ -32,16 +36,29 @@ bool fused_applies(const torch::Tensor& x, const torch::Tensor& cos, const torch
   return true;
 }
 
-torch::Tensor fused_rope(const torch::Tensor& x, const torch::Tensor& cos_in, const torch::Tensor& sin_in) {
-  const torch::Tensor cos = cos_in.expand(x.sizes()), sin = sin_in.expand(x.sizes());
+// t's strides as if expanded to x's shape (zero along broadcast dimensions),
+// without a dispatched expand().
+std::vector<int64_t> broadcast_strides(const torch::Tensor& t, const torch::Tensor& x) {
+  const int64_t dims = x.dim(), lead = dims - t.dim();
+  std::vector<int64_t> strides(dims, 0);
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    E2LLM_CHECK(t.size(i) == x.size(lead + i) || t.size(i) == 1,
+                "rope: cos/sin of size {} at dimension {} do not broadcast to the input's {}", t.size(i), lead + i,
+                x.size(lead + i));
+    strides[lead + i] = t.size(i) == 1 ? 0 : t.stride(i);
+  }
+  return strides;
+}
+
+torch::Tensor fused_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   torch::Tensor out = torch::empty(x.sizes(), x.options());  // contiguous
   const int64_t dims = x.dim(), d = x.size(-1), half = d / 2, rows = d ? x.numel() / d : 0;
   const float* xp = x.data_ptr<float>();
   const float* cp = cos.data_ptr<float>();
   const float* sp = sin.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  const c10::IntArrayRef size = x.sizes(), x_stride = x.strides(), cos_stride = cos.strides(),
-                         sin_stride = sin.strides();
+  const std::vector<int64_t> cos_stride = broadcast_strides(cos, x), sin_stride = broadcast_strides(sin, x);
+  const c10::IntArrayRef size = x.sizes(), x_stride = x.strides();
   const int64_t xs = x_stride[dims - 1], cs = cos_stride[dims - 1], ss = sin_stride[dims - 1];
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {

@@ -112,6 +112,10 @@ TEST(NnRope, FusedInferencePathEqualsTheAtenOperations) {
   const torch::Tensor reference = nn::apply_rope(x.clone().requires_grad_(true), cos, sin);
   ASSERT_TRUE(reference.requires_grad());
   EXPECT_TRUE(torch::equal(fused, reference.detach()));
+  // cos/sin with fewer dimensions than x broadcast from the right, as expand() would.
+  const torch::Tensor cos_t = cos.select(0, 0).squeeze(0), sin_t = sin.select(0, 0).squeeze(0);  // [T, d]
+  const torch::Tensor reference_t = nn::apply_rope(x.clone().requires_grad_(true), cos_t, sin_t);
+  EXPECT_TRUE(torch::equal(nn::apply_rope(x, cos_t, sin_t), reference_t.detach()));
 }
 
 TEST(NnRope, RotationKeepsNormsAndScoresDependOnlyOnTheOffset) {
