@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/tensor_cast.h"
@@ -217,10 +218,7 @@ std::atomic<CausalAttentionKernel>& kernel_setting() {
   return kernel;
 }
 
-bool cpu_has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+bool cpu_has_avx2() { return avx2::cpu_supported(); }
 
 bool avx2_applies(int64_t head_dim) { return cpu_has_avx2() && head_dim % 8 == 0; }
 
@@ -236,15 +234,20 @@ constexpr int64_t kSplitKeys = 256;     // decoding: fewest keys per range of a 
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// One call's inputs in float32, shared read-only by all tasks. Strides in floats.
+inline float to_float(uint16_t half_bits) { return static_cast<float>(c10::Half(half_bits, c10::Half::from_bits())); }
+
+// One call's inputs, shared read-only by all tasks. Strides in elements. K and
+// V are float32, or float16 (a float16 KV cache while decoding on AVX2:
+// converted as loaded).
 struct Problem {
   const float* q;  // [B, H, T, d]
   int64_t q_b, q_h, q_t;
-  const float* v;  // [B, KVH, S, d]
+  const void* v;   // [B, KVH, S, d]
   int64_t v_b, v_h, v_s;
   const float* kt;  // per (b, kv head) K transposed in blocks, [S16 / 16][d][16], zero past S; null: read k
-  const float* k;   // [B, KVH, S, d], read in place when kt is null (decoding, AVX2 only)
+  const void* k;    // [B, KVH, S, d], read in place when kt is null (decoding, AVX2 only)
   int64_t k_b, k_h, k_s;
+  bool half_kv;     // K and V hold float16 bits (uint16_t), else float
   float* out;       // [B, T, H, d]
   const bool* kv_valid;    // [B, S]
   const int64_t* kv_pos;   // [B, S]
@@ -402,10 +405,11 @@ E2LLM_AVX2 inline __m256 horizontal_sums(const __m256 a[8]) {
 // of 8; the scores past count repeat the last key's, and the caller masks them.
 // For decoding: a query block of a few rows reads each key once or twice, so
 // packing the whole cache (pack_keys) would cost more than the scores.
-E2LLM_AVX2 void scores_in_place_avx2(const float* q, int64_t rows, int64_t d, const float* k, int64_t k_s,
+template <typename K>
+E2LLM_AVX2 void scores_in_place_avx2(const float* q, int64_t rows, int64_t d, const K* k, int64_t k_s,
                                      int64_t count, float* p) {
   for (int64_t j0 = 0; j0 < count; j0 += 8) {
-    const float* key[8];
+    const K* key[8];
     for (int64_t jj = 0; jj < 8; ++jj) key[jj] = k + std::min(j0 + jj, count - 1) * k_s;
     for (int64_t r = 0; r < rows; ++r) {
       __m256 acc[8];
@@ -414,7 +418,7 @@ E2LLM_AVX2 void scores_in_place_avx2(const float* q, int64_t rows, int64_t d, co
       for (int64_t c = 0; c < d; c += 8) {
         const __m256 x = _mm256_loadu_ps(q + r * d + c);
 #pragma GCC unroll 8
-        for (int jj = 0; jj < 8; ++jj) acc[jj] = _mm256_fmadd_ps(x, _mm256_loadu_ps(key[jj] + c), acc[jj]);
+        for (int jj = 0; jj < 8; ++jj) acc[jj] = _mm256_fmadd_ps(x, avx2::load8(key[jj] + c), acc[jj]);
       }
       _mm256_storeu_ps(p + r * kTile + j0, horizontal_sums(acc));
     }
@@ -452,7 +456,8 @@ E2LLM_AVX2 float update_row_avx2(float* p, const float* bias, int64_t width, std
 }
 
 // All R rows (a multiple of 3), d a multiple of 8.
-E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* alpha, int64_t rows, const float* v,
+template <typename V>
+E2LLM_AVX2 void accumulate_avx2(const Problem& P, const float* p, const float* alpha, int64_t rows, const V* v,
                                 int64_t count, float* acc) {
   for (int64_t r = 0; r < rows; r += 3)
     avx2::accumulate_rows(p + r * kTile, kTile, alpha + r, v, P.v_s, P.d, count, acc + r * P.d, P.d);
@@ -486,13 +491,15 @@ void begin_rows(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, S
 }
 
 // Those rows meet keys [j_begin, j_end) (j_begin a multiple of kTile): the
-// online softmax's running max, sum and unnormalised output in `s`.
-void attend(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, int64_t j_begin, int64_t j_end,
-            Scratch& s) {
+// online softmax's running max, sum and unnormalised output in `s`. KV is
+// K's and V's element type (float, or uint16_t for float16 on AVX2).
+template <typename KV>
+void attend_typed(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, int64_t j_begin, int64_t j_end,
+                  Scratch& s) {
   const int64_t rows = P.G * n, R = padded_rows(P, rows), d = P.d;
-  const float* v = P.v + b * P.v_b + h * P.v_h;
+  const KV* v = static_cast<const KV*>(P.v) + b * P.v_b + h * P.v_h;
   const float* kt = P.kt ? P.kt + (b * P.KVH + h) * P.S16 * d : nullptr;
-  const float* k = P.k + b * P.k_b + h * P.k_h;
+  const KV* k = static_cast<const KV*>(P.k) + b * P.k_b + h * P.k_h;
   // Keys past the last query's causal bound are visible to no query here.
   const int64_t end = std::min({j_end, P.S, P.start + t0 + n});
   for (int64_t j0 = j_begin; j0 < end; j0 += kTile) {
@@ -516,17 +523,26 @@ void attend(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, int64
       // The padding rows' scores are junk; their weights must stay zero.
       std::fill(p + rows * kTile, p + R * kTile, 0.0f);
       accumulate_avx2(P, p, s.alpha.data(), R, v + j0 * P.v_s, count, s.acc.data());
-    } else {
+    } else if constexpr (std::is_same_v<KV, float>) {
       accumulate_portable(P, p, s.alpha.data(), rows, v + j0 * P.v_s, count, s.acc.data());
     }
   }
 }
 
+void attend(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, int64_t j_begin, int64_t j_end,
+            Scratch& s) {
+  if (P.half_kv) return attend_typed<uint16_t>(P, b, h, t0, n, j_begin, j_end, s);
+  attend_typed<float>(P, b, h, t0, n, j_begin, j_end, s);
+}
+
 // Normalises those rows into the output. A row that saw no key (padding) gets
 // the reference's uniform weights over all S keys.
 void finish_rows(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, Scratch& s) {
-  const int64_t d = P.d;
-  const float* v = P.v + b * P.v_b + h * P.v_h;
+  const int64_t d = P.d, v_offset = b * P.v_b + h * P.v_h;
+  auto v = [&](int64_t i) {
+    return P.half_kv ? to_float(static_cast<const uint16_t*>(P.v)[v_offset + i])
+                     : static_cast<const float*>(P.v)[v_offset + i];
+  };
   bool mean_ready = false;
   for (int64_t g = 0; g < P.G; ++g) {
     for (int64_t i = 0; i < n; ++i) {
@@ -540,7 +556,7 @@ void finish_rows(const Problem& P, int64_t b, int64_t h, int64_t t0, int64_t n, 
       if (!mean_ready) {
         s.mean.assign(static_cast<size_t>(d), 0.0f);
         for (int64_t j = 0; j < P.S; ++j)
-          for (int64_t c = 0; c < d; ++c) s.mean[c] += v[j * P.v_s + c];
+          for (int64_t c = 0; c < d; ++c) s.mean[c] += v(j * P.v_s + c);
         for (float& x : s.mean) x /= static_cast<float>(P.S);
         mean_ready = true;
       }
@@ -682,23 +698,29 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
     torch::Tensor y = as_type(x, torch::kFloat32);
     return y.stride(-1) == 1 ? y : y.contiguous();
   };
-  const torch::Tensor qf = as_float(q), kf = as_float(k), vf = as_float(v);
+  // Decoding (a query or two per sequence) reads K in place; longer blocks pack
+  // it once for the 6-row score kernel. Measured in docs/decoder.md.
+  const bool keys_in_place = avx2 && T <= kInPlaceQueries;
+  // Decoding also reads a float16 cache as it lies (converted as loaded). A
+  // prefill reads each key and value once per query block, so it converts the
+  // cache to float32 once instead (faster, measured in docs/decoder.md).
+  const bool half_kv = keys_in_place && k.scalar_type() == torch::kHalf && v.scalar_type() == torch::kHalf &&
+                       k.stride(-1) == 1 && v.stride(-1) == 1;
+  const torch::Tensor qf = as_float(q), kf = half_kv ? k : as_float(k), vf = half_kv ? v : as_float(v);
   const torch::Tensor kv_valid = as_cpu_type(m.kv_valid, torch::kBool).contiguous();
   const torch::Tensor kv_pos = as_cpu_type(m.kv_pos, torch::kInt64).contiguous();
   const torch::Tensor q_pos = as_cpu_type(m.q_pos, torch::kInt64).contiguous();
   const int64_t S16 = round_up(S, kKeys);
-  // Decoding (a query or two per sequence) reads K in place; longer blocks pack
-  // it once for the 6-row score kernel. Measured in docs/decoder.md.
-  const bool keys_in_place = avx2 && T <= kInPlaceQueries;
   const torch::Tensor kt = keys_in_place ? torch::Tensor() : pack_keys(kf, S16);
   // [B, T, H, d]: the caller's transpose back to [B, T, H·d] is then a view.
   torch::Tensor out = torch::empty({B, T, H, d}, qf.options());
 
   Problem P{};
   P.q = qf.data_ptr<float>(), P.q_b = qf.stride(0), P.q_h = qf.stride(1), P.q_t = qf.stride(2);
-  P.v = vf.data_ptr<float>(), P.v_b = vf.stride(0), P.v_h = vf.stride(1), P.v_s = vf.stride(2);
+  P.v = vf.data_ptr(), P.v_b = vf.stride(0), P.v_h = vf.stride(1), P.v_s = vf.stride(2);
   P.kt = keys_in_place ? nullptr : kt.data_ptr<float>();
-  P.k = kf.data_ptr<float>(), P.k_b = kf.stride(0), P.k_h = kf.stride(1), P.k_s = kf.stride(2);
+  P.k = kf.data_ptr(), P.k_b = kf.stride(0), P.k_h = kf.stride(1), P.k_s = kf.stride(2);
+  P.half_kv = half_kv;
   P.out = out.data_ptr<float>();
   P.kv_valid = kv_valid.data_ptr<bool>(), P.kv_pos = kv_pos.data_ptr<int64_t>(), P.q_pos = q_pos.data_ptr<int64_t>();
   P.B = B, P.H = H, P.KVH = KVH, P.G = H / KVH, P.T = T, P.S = S, P.S16 = S16, P.d = d, P.start = m.start;

@@ -1,6 +1,7 @@
 // CausalLM: loading, the forward entry points, soft-token assembly and the loss.
 #include "e2llm/decoder/decoder.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -102,6 +103,15 @@ DecoderOptions decoder_options_for(const std::string& weights, const std::string
     E2LLM_CHECK(weights == "float32" || weights == "fp32",
                 "--weights '{}': choose auto, quantized, float32 or bfloat16", weights);
   }
+  // Quantized inference reads its weights in 4-8 bits; a float32 cache would
+  // then be half of what a step reads after ~2k positions (SmolLM2).
+  if (options.keep_quantized) options.kv_cache_dtype = torch::kHalf;
+  if (const char* env = std::getenv("E2LLM_KV_CACHE"); env && *env) {
+    const std::string cache = env;
+    E2LLM_CHECK(cache == "float16" || cache == "float32",
+                "E2LLM_KV_CACHE='{}': expected float16 or float32 (unset: float16 for quantized weights)", cache);
+    options.kv_cache_dtype = cache == "float16" ? torch::kHalf : torch::kFloat32;
+  }
   return options;
 }
 
@@ -127,8 +137,8 @@ CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options) 
 }
 
 KvCache CausalLMImpl::new_cache(int64_t batch, int64_t capacity) const {
-  return KvCache(config_.num_layers, batch, config_.num_kv_heads, capacity, config_.head_dim, options_.dtype,
-                 options_.device);
+  return KvCache(config_.num_layers, batch, config_.num_kv_heads, capacity, config_.head_dim,
+                 options_.kv_cache_dtype.value_or(options_.dtype), options_.device);
 }
 
 std::string CausalLMImpl::weights_description() const {
@@ -146,8 +156,10 @@ std::string CausalLMImpl::weights_description() const {
   for (const auto& [type, count] : linear_types) quantized += count;
   if (quantized < linears) parts.push_back(fmt::format("{} x{}", dtype, linears - quantized));
   const auto& embed = model_->embed_tokens;
-  return fmt::format("quantized (linear layers: {}; embeddings: {})", fmt::join(parts, ", "),
-                     embed->quantized ? ggml_type_traits(embed->quantized->type).name : dtype);
+  const torch::ScalarType cache = options_.kv_cache_dtype.value_or(options_.dtype);
+  return fmt::format("quantized (linear layers: {}; embeddings: {}; KV cache: {})", fmt::join(parts, ", "),
+                     embed->quantized ? ggml_type_traits(embed->quantized->type).name : dtype,
+                     cache == torch::kHalf ? "float16" : cache == torch::kBFloat16 ? "bfloat16" : "float32");
 }
 
 // ---- forward --------------------------------------------------------------------

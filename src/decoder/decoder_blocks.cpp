@@ -3,6 +3,7 @@
 // the RoPE rotation and weight loading are e2llm/nn's, shared with the encoder.
 #include "decoder/decoder_blocks.h"
 
+#include "core/tensor_cast.h"
 #include "e2llm/core/error.h"
 #include "e2llm/nn/quantized_matmul.h"
 
@@ -47,10 +48,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   k = nn::apply_rope(k.transpose(1, 2), ctx.cos, ctx.sin);
   if (cache) std::tie(k, v) = cache->write(layer_, k, v);
   // The fused kernel returns a transposed view of [B, T, H, d], so the reshape below is free.
-  torch::Tensor out = ctx.causal.defined() && use_fused_causal_attention(q, k, v)
-                          ? causal_attention(q, k, v, ctx.causal, scale_, softcap_)
-                      : use_blockwise_attention(q) ? blockwise_attention(q, k, v, ctx.dense_mask(), scale_, softcap_)
-                                                   : grouped_attention(q, k, v, ctx.dense_mask(), scale_, softcap_);
+  torch::Tensor out;
+  if (ctx.causal.defined() && use_fused_causal_attention(q, k, v)) {
+    out = causal_attention(q, k, v, ctx.causal, scale_, softcap_);
+  } else {
+    // These compute in q's dtype; only the fused kernel reads a float16 cache as it lies.
+    k = as_type(k, q.scalar_type()), v = as_type(v, q.scalar_type());
+    out = use_blockwise_attention(q) ? blockwise_attention(q, k, v, ctx.dense_mask(), scale_, softcap_)
+                                     : grouped_attention(q, k, v, ctx.dense_mask(), scale_, softcap_);
+  }
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 

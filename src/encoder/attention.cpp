@@ -164,10 +164,7 @@ E2LLM_AVX2 void head_avx2(const Head& h, Scratch& s) {
   }
 }
 
-bool cpu_has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+bool cpu_has_avx2() { return avx2::cpu_supported(); }
 
 torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                   const torch::Tensor& key_bias, double scale) {

@@ -9,9 +9,25 @@
 #include <algorithm>
 #include <cstdint>
 
-#define E2LLM_AVX2 __attribute__((target("avx2,fma")))
+// F16C comes with every AVX2 CPU (Intel since Ivy Bridge, AMD since
+// Piledriver); it converts float16 keys and values as they are loaded.
+#define E2LLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace e2llm::avx2 {
+
+// Whether this CPU runs the functions below.
+inline bool cpu_supported() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+
+// Eight consecutive values as float32, from float32 or from float16 (a
+// float16 KV cache: c10::Half's bits).
+E2LLM_AVX2 inline __m256 load8(const float* x) { return _mm256_loadu_ps(x); }
+E2LLM_AVX2 inline __m256 load8(const uint16_t* x) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+}
 
 // exp for x <= 0 (Cephes expf: Cody-Waite reduction, degree-6 polynomial),
 // exactly 0 below float's smallest normal result and for -inf, so masked keys
@@ -73,8 +89,8 @@ E2LLM_AVX2 inline void scores_6x16(const float* q, int64_t d, const float* kb, _
 // For 3 rows r: acc[r][0..8·NV) = alpha[r]·acc[r][..] + Σ_j p[r][j]·v[j][..]
 // over `count` values (rows of p p_stride apart, of v v_stride, of acc
 // acc_stride); no alpha: 1. 3·NV accumulators stay in registers throughout.
-template <int NV>
-E2LLM_AVX2 inline void accumulate_values(const float* p, int64_t p_stride, const float* alpha, const float* v,
+template <int NV, typename V>
+E2LLM_AVX2 inline void accumulate_values(const float* p, int64_t p_stride, const float* alpha, const V* v,
                                          int64_t v_stride, int64_t count, float* acc, int64_t acc_stride) {
   __m256 a[3][NV];
 #pragma GCC unroll 3
@@ -84,12 +100,12 @@ E2LLM_AVX2 inline void accumulate_values(const float* p, int64_t p_stride, const
     for (int n = 0; n < NV; ++n) a[r][n] = _mm256_mul_ps(scale, _mm256_loadu_ps(acc + r * acc_stride + 8 * n));
   }
   for (int64_t j = 0; j < count; ++j) {
-    const float* vj = v + j * v_stride;
+    const V* vj = v + j * v_stride;
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r) {
       const __m256 w = _mm256_broadcast_ss(p + r * p_stride + j);
 #pragma GCC unroll 4
-      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * n), a[r][n]);
+      for (int n = 0; n < NV; ++n) a[r][n] = _mm256_fmadd_ps(w, load8(vj + 8 * n), a[r][n]);
     }
   }
 #pragma GCC unroll 3
@@ -99,8 +115,9 @@ E2LLM_AVX2 inline void accumulate_values(const float* p, int64_t p_stride, const
 }
 
 // accumulate_values over a whole row of d values (d a multiple of 8), in
-// slices of up to 32.
-E2LLM_AVX2 inline void accumulate_rows(const float* p, int64_t p_stride, const float* alpha, const float* v,
+// slices of up to 32; v float32 or float16 (uint16_t).
+template <typename V>
+E2LLM_AVX2 inline void accumulate_rows(const float* p, int64_t p_stride, const float* alpha, const V* v,
                                        int64_t v_stride, int64_t d, int64_t count, float* acc, int64_t acc_stride) {
   for (int64_t c = 0; c < d; c += 32) {
     switch (std::min<int64_t>(d - c, 32) / 8) {

@@ -76,8 +76,7 @@ E2LLM_AVX2 void row_avx2(const float* x, int64_t in, const float* a, int64_t ran
 }  // namespace
 
 SidePathKernel best_side_path_kernel() {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 ? SidePathKernel::kAvx2 : SidePathKernel::kPortable;
+  return avx2::cpu_supported() ? SidePathKernel::kAvx2 : SidePathKernel::kPortable;
 }
 
 void add_lora_side_path(const float* x, int64_t rows, int64_t in, const float* a, int64_t rank, const float* b,

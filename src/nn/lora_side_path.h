@@ -11,7 +11,7 @@ namespace e2llm::nn::detail {
 
 enum class SidePathKernel { kPortable, kAvx2 };
 
-// kAvx2 when the CPU has AVX2 and FMA, else kPortable.
+// kAvx2 when the CPU has AVX2, FMA and F16C, else kPortable.
 SidePathKernel best_side_path_kernel();
 
 // Rows of the input from which the BLAS (one matrix product each way) is the

@@ -206,6 +206,41 @@ TEST(CausalAttention, Bf16InputsGiveBf16OutputsOfTheFloat32Result) {
   }
 }
 
+// A float16 KV cache: the AVX2 kernel reads K and V as they lie (converting as
+// it loads), the portable one gets float32 copies; both give the float32 result
+// of the rounded keys and values, in q's dtype. Decoding (K in place), a short
+// prefill onto the cache (K packed), a split decode, Gemma's window and
+// softcap, and queries that see no key (the mean of V).
+TEST(CausalAttention, Float16CacheGivesTheResultOfItsRoundedValues) {
+  KernelGuard guard;
+  torch::InferenceMode inference;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(4);
+  auto as_half_cache = [](const torch::Tensor& x) {  // a view of the first S slots of a larger cache
+    const int64_t S = x.size(2);
+    return torch::zeros({x.size(0), x.size(1), S + 9, x.size(3)}, torch::kHalf).narrow(2, 0, S).copy_(x);
+  };
+  for (const Case& c : {Case{"decode step", 3, 6, 2, 1, 99, 64, {0, 7, 100}, {}, {}},
+                        Case{"cache, short prefill", 2, 6, 2, 3, 130, 64, {4, 0}, {}, {}},
+                        Case{"long decode", 2, 9, 3, 1, 1700, 64, {0, 300}, {}, {}},
+                        Case{"gemma-like decode", 2, 4, 1, 1, 150, 256, {0, 3}, 20, 5.0},
+                        Case{"padded past the queries", 1, 4, 2, 20, 0, 32, {6}, {}, {}}}) {
+    torch::manual_seed(c.start + 3);
+    const Inputs in = random_inputs(c);
+    const Inputs half{in.q, as_half_cache(in.k), as_half_cache(in.v), in.mask};
+    const Inputs rounded{in.q, half.k.to(torch::kFloat32), half.v.to(torch::kFloat32), in.mask};
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    const torch::Tensor ref = reference(rounded, scale, c.softcap);
+    ASSERT_GT(relative_error(reference(in, scale, c.softcap), ref), 0.0) << "float16 must round something";
+    for (CausalAttentionKernel kernel : kFused) {
+      const torch::Tensor out = fused(kernel, half, scale, c.softcap);
+      EXPECT_EQ(out.scalar_type(), torch::kFloat32);
+      EXPECT_LE(relative_error(out, ref), kTolerance) << c.what << ", " << name(kernel);
+    }
+  }
+  at::set_num_threads(threads);
+}
+
 TEST(CausalAttention, PicksTheReferenceForAutogradAndWhenAsked) {
   KernelGuard guard;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

@@ -6,6 +6,7 @@
 #include "e2llm/core/error.h"
 #include "e2llm/io/safetensors.h"
 #include "test_util.h"
+#include "decoder/causal_attention.h"
 #include "support/random_models.h"
 
 using namespace e2llm;
@@ -198,6 +199,35 @@ TEST(DecoderKvCache, StepByStepDecodeEqualsFullForward) {
     }
     EXPECT_EQ(cache.used(), T);
     EXPECT_EQ(cache.lengths()[1].item<int64_t>(), T - 6);
+  }
+}
+
+// A float16 cache (what quantized inference uses): the same steps within the
+// rounding of the cached keys and values, through the fused kernel (AVX2 reads
+// float16 as it lies) and the reference attention (which converts), and the
+// cache holds float16.
+TEST(DecoderKvCache, Float16CacheDecodesWithinItsRounding) {
+  for (std::string family : {"llama", "gemma3"}) {
+    auto ref = SafeTensorsFile::open(golden(family) + "/logits_default.safetensors");
+    DecoderConfig c = DecoderConfig::from_file(golden(family) + "/config_default.json");
+    CausalLM lm = make_causal_lm(c, *open_weights(golden(family)), {.kv_cache_dtype = torch::kHalf});
+    torch::NoGradGuard no_grad;
+    torch::Tensor ids = ref->get("input_ids"), mask = ref->get("attention_mask");
+    torch::Tensor full = lm->forward_ids(ids, mask);
+    const double scale = full.abs().max().item<double>();
+    for (auto kernel : {e2llm::detail::CausalAttentionKernel::kAuto, e2llm::detail::CausalAttentionKernel::kReference}) {
+      e2llm::detail::set_causal_attention_kernel(kernel);
+      KvCache cache = lm->new_cache(2, 32);
+      const int64_t T = ids.size(1), prefix = 10;
+      lm->forward_ids(ids.narrow(1, 0, prefix), mask.narrow(1, 0, prefix), {}, &cache);
+      EXPECT_EQ(cache.dtype(), torch::kHalf);
+      double worst = 0;
+      for (int64_t t = prefix; t < T; ++t)
+        worst = std::max(worst, (lm->forward_step(ids.select(1, t), cache) - full.select(1, t)).abs().max().item<double>());
+      EXPECT_LE(worst, 2e-3 * scale) << family;
+      EXPECT_GT(worst, 0.0) << family << ": float16 must round something";
+    }
+    e2llm::detail::set_causal_attention_kernel(e2llm::detail::CausalAttentionKernel::kAuto);
   }
 }
 

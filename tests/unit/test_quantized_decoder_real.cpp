@@ -106,6 +106,9 @@ TEST(QuantizedDecoder, WeightsChoiceFitsTheFile) {
   EXPECT_EQ(decoder_options_for("auto", "m/folder").dtype, torch::kFloat32);
   EXPECT_EQ(decoder_options_for("bf16", "m/model.gguf").dtype, torch::kBFloat16);
   EXPECT_FALSE(decoder_options_for("float32", "m/model.gguf").keep_quantized);
+  // Quantized inference keeps a float16 KV cache; the others the weights' dtype.
+  EXPECT_EQ(decoder_options_for("auto", "m/model.gguf").kv_cache_dtype, torch::kHalf);
+  EXPECT_FALSE(decoder_options_for("float32", "m/model.gguf").kv_cache_dtype.has_value());
   auto message = [](const char* weights, const char* path) {
     try {
       decoder_options_for(weights, path);

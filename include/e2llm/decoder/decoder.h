@@ -42,6 +42,11 @@ struct DecoderOptions {
   // (e2llm/nn/quantized_matmul.h); the rest is in `dtype`. Inference only
   // (no gradient flows through them), CPU only.
   bool keep_quantized = false;
+  // Element type of the KV cache (new_cache()); unset: `dtype`. float16
+  // halves the bytes a decoding step reads per cached position (llama.cpp's
+  // default too); attention still computes in float32, converting as it loads.
+  // decoder_options_for() picks it for quantized weights.
+  std::optional<torch::ScalarType> kv_cache_dtype = std::nullopt;
 };
 
 // One piece of decoder input: token ids, or precomputed input embeddings

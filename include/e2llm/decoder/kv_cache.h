@@ -26,6 +26,7 @@ class KvCache {
   int64_t used() const { return used_; }       // slots written so far
   const torch::Tensor& lengths() const { return lengths_; }  // [B] int64 valid tokens per sequence
   bool empty() const { return keys_.empty(); }
+  torch::ScalarType dtype() const { return empty() ? torch::kFloat32 : keys_.front().scalar_type(); }
 
   // Validity and position of the slots in use ([B, used]); the model builds
   // attention masks from them.
