@@ -81,8 +81,9 @@ bool LinearImpl::side_path_in_place_applies(const torch::Tensor& x, const torch:
   if (grad || dropout) return false;
   for (const torch::Tensor* t : {&x, &y, &a, &b})
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || !t->is_contiguous()) return false;
-  return x.size(-1) == in_features_ && y.size(-1) == out_features_ && x.numel() / in_features_ == y.numel() / out_features_ &&
-         x.numel() / in_features_ <= detail::kSidePathMaxRows;
+  const int64_t rows = x.numel() / in_features_;
+  return x.size(-1) == in_features_ && y.size(-1) == out_features_ && y.numel() / out_features_ == rows &&
+         rows <= detail::kSidePathMaxRows;
 }
 
 torch::Tensor LinearImpl::with_adapter(const torch::Tensor& x, torch::Tensor y) {

@@ -52,7 +52,8 @@ E2LLM_AVX2 __m256 eight_outputs(const float* b, int64_t rank, const float* down)
   for (int k = 0; k < 8; ++k) {
     const float* row = b + k * rank;
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < full; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(down + j), acc);
+    for (int64_t j = 0; j < full; j += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(down + j), acc);
     if (full < rank)
       acc = _mm256_fmadd_ps(_mm256_maskload_ps(row + full, tail), _mm256_maskload_ps(down + full, tail), acc);
     p[k] = acc;
