@@ -9,10 +9,10 @@ namespace e2llm {
 namespace {
 
 // new_slots [B, KVH, n, d] into slots [used, used + n) of cache [B, KVH,
-// capacity, d], row by row of memory when both lie on the CPU and no gradient
-// is recorded: a decoding
-// step's strided copy_() through the dispatcher cost more than its bytes (two
-// per layer per token).
+// capacity, d], row by row of memory when both lie on the CPU in one dtype
+// and no gradient is recorded: a decoding step's strided copy_() through the
+// dispatcher cost more than its bytes (two per layer per token). A float16
+// cache takes float32 rows through copy_(), which converts.
 void write_slots(torch::Tensor& cache, const torch::Tensor& new_slots, int64_t used) {
   const int64_t capacity = cache.size(2);
   const int64_t B = new_slots.size(0), heads = new_slots.size(1), n = new_slots.size(2), d = new_slots.size(3);
@@ -66,7 +66,6 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::write(int64_t layer, const torc
   write_slots(V, v, used_);
   return {K.narrow(2, 0, used_ + n), V.narrow(2, 0, used_ + n)};
 }
-
 
 void KvCache::advance(const torch::Tensor& valid, const torch::Tensor& positions) {
   int64_t n = valid.size(1);
