@@ -9,31 +9,40 @@ namespace e2llm {
 namespace {
 
 // new_slots [B, KVH, n, d] into slots [used, used + n) of cache [B, KVH,
-// capacity, d], row by row of memory when both lie on the CPU in one dtype
-// and no gradient is recorded: a decoding step's strided copy_() through the
-// dispatcher cost more than its bytes (two per layer per token). A float16
-// cache takes float32 rows through copy_(), which converts.
+// capacity, d], row by row when both lie on the CPU and no gradient is
+// recorded: a decoding step's strided copy_() through the dispatcher cost more
+// than its bytes (two per layer per token). Rows of the cache's own dtype are
+// copied as memory, float32 rows into a float16 cache converted one value at
+// a time; anything else goes through copy_().
 void write_slots(torch::Tensor& cache, const torch::Tensor& new_slots, int64_t used) {
   const int64_t capacity = cache.size(2);
   const int64_t B = new_slots.size(0), heads = new_slots.size(1), n = new_slots.size(2), d = new_slots.size(3);
   const bool grad = torch::GradMode::is_enabled() && new_slots.requires_grad();
-  const bool rows_of_memory = !grad && cache.device().is_cpu() && new_slots.device().is_cpu() &&
-                              cache.scalar_type() == new_slots.scalar_type() && cache.is_contiguous() &&
-                              new_slots.stride(3) == 1 &&
-                              cache.size(0) == B && cache.size(1) == heads && cache.size(3) == d;
-  if (!rows_of_memory) {
+  const bool same_type = cache.scalar_type() == new_slots.scalar_type();
+  const bool to_half = cache.scalar_type() == torch::kHalf && new_slots.scalar_type() == torch::kFloat32;
+  const bool by_rows = !grad && (same_type || to_half) && cache.device().is_cpu() && new_slots.device().is_cpu() &&
+                       cache.is_contiguous() && new_slots.stride(3) == 1 && cache.size(0) == B &&
+                       cache.size(1) == heads && cache.size(3) == d;
+  if (!by_rows) {
     cache.narrow(2, used, n).copy_(new_slots);
     return;
   }
-  const size_t item = cache.element_size(), row_bytes = static_cast<size_t>(d) * item;
+  const size_t in_item = new_slots.element_size(), out_item = cache.element_size();
   auto* dst = static_cast<char*>(cache.data_ptr());
   const auto* src = static_cast<const char*>(new_slots.data_ptr());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < heads; ++h)
-      for (int64_t t = 0; t < n; ++t)
-        std::memcpy(dst + (((b * heads + h) * capacity + used + t) * d) * item,
-                    src + (b * new_slots.stride(0) + h * new_slots.stride(1) + t * new_slots.stride(2)) * item,
-                    row_bytes);
+      for (int64_t t = 0; t < n; ++t) {
+        char* out = dst + (((b * heads + h) * capacity + used + t) * d) * out_item;
+        const char* in = src + (b * new_slots.stride(0) + h * new_slots.stride(1) + t * new_slots.stride(2)) * in_item;
+        if (same_type) {
+          std::memcpy(out, in, static_cast<size_t>(d) * out_item);
+        } else {
+          const auto* x = reinterpret_cast<const float*>(in);
+          auto* y = reinterpret_cast<c10::Half*>(out);
+          for (int64_t c = 0; c < d; ++c) y[c] = c10::Half(x[c]);
+        }
+      }
 }
 
 }  // namespace
