@@ -2,18 +2,35 @@
 
 #include <algorithm>
 #include <cstring>
+#include <immintrin.h>
 
 #include "e2llm/core/error.h"
+#include "nn/avx2_math.h"
 
 namespace e2llm {
 namespace {
+
+// float32 to float16, rounding to nearest even as c10::Half does; F16C converts
+// eight at a time (c10::Half's bit arithmetic took ~7 ns a value).
+E2LLM_AVX2 void to_half_f16c(const float* x, int64_t n, c10::Half* y) {
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + c),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + c), _MM_FROUND_TO_NEAREST_INT));
+  for (; c < n; ++c) y[c] = c10::Half(x[c]);
+}
+
+void floats_to_half(const float* x, int64_t n, c10::Half* y) {
+  if (avx2::cpu_supported()) return to_half_f16c(x, n, y);
+  for (int64_t c = 0; c < n; ++c) y[c] = c10::Half(x[c]);
+}
 
 // new_slots [B, KVH, n, d] into slots [used, used + n) of cache [B, KVH,
 // capacity, d], row by row when both lie on the CPU and no gradient is
 // recorded: a decoding step's strided copy_() through the dispatcher cost more
 // than its bytes (two per layer per token). Rows of the cache's own dtype are
-// copied as memory, float32 rows into a float16 cache converted one value at
-// a time; anything else goes through copy_().
+// copied as memory, float32 rows into a float16 cache converted (floats_to_half);
+// anything else goes through copy_().
 void write_slots(torch::Tensor& cache, const torch::Tensor& new_slots, int64_t used) {
   const int64_t capacity = cache.size(2);
   const int64_t B = new_slots.size(0), heads = new_slots.size(1), n = new_slots.size(2), d = new_slots.size(3);
@@ -38,9 +55,7 @@ void write_slots(torch::Tensor& cache, const torch::Tensor& new_slots, int64_t u
         if (same_type) {
           std::memcpy(out, in, static_cast<size_t>(d) * out_item);
         } else {
-          const auto* x = reinterpret_cast<const float*>(in);
-          auto* y = reinterpret_cast<c10::Half*>(out);
-          for (int64_t c = 0; c < d; ++c) y[c] = c10::Half(x[c]);
+          floats_to_half(reinterpret_cast<const float*>(in), d, reinterpret_cast<c10::Half*>(out));
         }
       }
 }

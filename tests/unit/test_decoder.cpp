@@ -231,6 +231,21 @@ TEST(DecoderKvCache, Float16CacheDecodesWithinItsRounding) {
   }
 }
 
+// float32 rows written into a float16 cache round as LibTorch's conversion does
+// (a row width off the 8-value conversion blocks; v a transposed view, as the
+// decoder passes it).
+TEST(DecoderKvCache, Float16CacheRoundsRowsAsLibTorchDoes) {
+  torch::manual_seed(21);
+  KvCache cache(1, 2, 3, 10, 20, torch::kHalf);
+  const torch::Tensor k = torch::randn({2, 3, 4, 20}) * 100, v = torch::randn({2, 4, 3, 20}).transpose(1, 2);
+  cache.write(0, k.narrow(2, 0, 1), v.narrow(2, 0, 1));
+  cache.advance(torch::ones({2, 1}, torch::kBool), torch::zeros({2, 1}, torch::kInt64));
+  auto [K, V] = cache.write(0, k.narrow(2, 1, 3), v.narrow(2, 1, 3));
+  EXPECT_EQ(K.scalar_type(), torch::kHalf);
+  EXPECT_TRUE(torch::equal(K, k.to(torch::kHalf)));
+  EXPECT_TRUE(torch::equal(V, v.to(torch::kHalf)));
+}
+
 TEST(DecoderKvCache, BatchOfDifferentLengthsDecodesLikeSingles) {
   CausalLM lm = golden_model("gemma3", "default");
   torch::NoGradGuard no_grad;
