@@ -218,9 +218,7 @@ std::atomic<CausalAttentionKernel>& kernel_setting() {
   return kernel;
 }
 
-bool cpu_has_avx2() { return avx2::cpu_supported(); }
-
-bool avx2_applies(int64_t head_dim) { return cpu_has_avx2() && head_dim % 8 == 0; }
+bool avx2_applies(int64_t head_dim) { return avx2::cpu_supported() && head_dim % 8 == 0; }
 
 // ---- fused kernel: shared parts ------------------------------------------------------
 
@@ -392,14 +390,6 @@ E2LLM_AVX2 void scores_avx2(const float* q, int64_t rows, int64_t d, const float
     for (int64_t r = 0; r < rows; r += kRows) score_block(q + r * d, d, kt + jb * d, p + r * kTile + jb);
 }
 
-// The 8 horizontal sums of a[0..7], in order, in one vector.
-E2LLM_AVX2 inline __m256 horizontal_sums(const __m256 a[8]) {
-  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // lanes: a0..a3 | a0..a3 halves
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
 // Scores of `rows` query rows (q: [rows][d]) against `count` keys read where
 // they lie (rows k_s apart), into p (rows kTile apart) up to the next multiple
 // of 8; the scores past count repeat the last key's, and the caller masks them.
@@ -420,7 +410,7 @@ E2LLM_AVX2 void scores_in_place_avx2(const float* q, int64_t rows, int64_t d, co
 #pragma GCC unroll 8
         for (int jj = 0; jj < 8; ++jj) acc[jj] = _mm256_fmadd_ps(x, avx2::load8(key[jj] + c), acc[jj]);
       }
-      _mm256_storeu_ps(p + r * kTile + j0, horizontal_sums(acc));
+      _mm256_storeu_ps(p + r * kTile + j0, avx2::horizontal_sums(acc));
     }
   }
 }

@@ -164,8 +164,6 @@ E2LLM_AVX2 void head_avx2(const Head& h, Scratch& s) {
   }
 }
 
-bool cpu_has_avx2() { return avx2::cpu_supported(); }
-
 torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                   const torch::Tensor& key_bias, double scale) {
   const int64_t batch = q.size(0), length = q.size(1), heads = q.size(2), head_dim = q.size(3);
@@ -239,7 +237,7 @@ torch::Tensor encoder_attention(const torch::Tensor& q, const torch::Tensor& k, 
                             (key_bias.defined() && key_bias.requires_grad()));
   if (kernel == AttentionKernel::kReference || needs_graph || !q.device().is_cpu() || q.numel() == 0)
     return reference_attention(q, k, v, key_bias, scale);
-  const bool avx2 = kernel != AttentionKernel::kPortable && cpu_has_avx2() && q.size(3) % 8 == 0;
+  const bool avx2 = kernel != AttentionKernel::kPortable && avx2::cpu_supported() && q.size(3) % 8 == 0;
   return fused_attention(q, k, v, key_bias, scale, avx2);
 }
 

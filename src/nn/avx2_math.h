@@ -1,8 +1,9 @@
 // AVX2 building blocks of the fused attention kernels (the encoder's,
 // src/encoder/attention.cpp, and the decoder's, src/decoder/causal_attention.cpp):
-// one copy of the exp and the horizontal reductions both softmaxes use.
-// Internal to the library; each function is compiled for AVX2 + FMA whatever
-// the build's flags, so callers must check the CPU first.
+// one copy of the exp and the horizontal reductions both softmaxes use, also
+// used by the LoRA side path (nn/lora_side_path.cpp) and the float16 KV cache.
+// Internal to the library; each function is compiled for AVX2 + FMA + F16C
+// whatever the build's flags, so callers must check cpu_supported() first.
 #pragma once
 #include <immintrin.h>
 
@@ -64,6 +65,14 @@ E2LLM_AVX2 inline float horizontal_sum(__m256 x) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// The 8 horizontal sums of a[0..7], in order, in one vector.
+E2LLM_AVX2 inline __m256 horizontal_sums(const __m256 a[8]) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // lanes: a0..a3 | a0..a3 halves
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 // The score micro-kernel: 6 query rows (q: [6][d]) against one block of 16

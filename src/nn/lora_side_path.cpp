@@ -43,8 +43,8 @@ E2LLM_AVX2 __m256i first_lanes(int64_t n) {
 }
 
 // B·down for eight outputs: each row of B (rank values) times down as eight
-// lanes, then the eight lane sums at once through a tree of horizontal adds
-// (a row of B is too short to pay for a horizontal sum of its own).
+// lanes, then the eight lane sums at once (a row of B is too short to pay for
+// a horizontal sum of its own).
 E2LLM_AVX2 __m256 eight_outputs(const float* b, int64_t rank, const float* down) {
   __m256 p[8];
   const int64_t full = rank / 8 * 8;
@@ -58,11 +58,7 @@ E2LLM_AVX2 __m256 eight_outputs(const float* b, int64_t rank, const float* down)
       acc = _mm256_fmadd_ps(_mm256_maskload_ps(row + full, tail), _mm256_maskload_ps(down + full, tail), acc);
     p[k] = acc;
   }
-  // After two rounds lane i of the low half holds the sum of row i's lanes 0-3
-  // (i < 4) and of the high half lanes 4-7; the 128-bit halves then add up.
-  const __m256 h0123 = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
-  const __m256 h4567 = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+  return avx2::horizontal_sums(p);
 }
 
 E2LLM_AVX2 void row_avx2(const float* x, int64_t in, const float* a, int64_t rank, const float* b, int64_t out,
