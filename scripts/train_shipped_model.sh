@@ -28,6 +28,10 @@
 #              checkout has one (its README.md says how far it got); empty: from scratch
 #   INIT_FROM  start the long stage from these tensors instead of the short stage
 #              (an exported model, e.g. models/e2llm-minilm-smollm2, or a checkpoint)
+#              for all of its steps; default: the long stage's own snapshot,
+#              snapshots/e2llm-minilm-smollm2-long, when the checkout has one, for the
+#              steps it still lacks (its steps-done file; a fresh optimizer and a
+#              warm-up and cosine over those steps), else the short stage
 #   VAL_QUERIES  QMSum val queries for choosing the checkpoint (default 40)
 #   EXPORT     1 = export the chosen checkpoint into models/ (default 0)
 #   DATA_ONLY  1 = stop after the data stage
@@ -97,18 +101,20 @@ done
 # ---- 2./3. train ----------------------------------------------------------------
 step_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/checkpoint.json"))["step"])' "$1"; }
 # Trains CONFIG into OUT/STAGE/run (the long stage: OUT/run) on DATA, from INIT
-# (empty: fresh) to the config's max_steps, at most MAX_TIME seconds per call.
-# Returns 1 while the stage is not finished.
-train_stage() {  # stage config data init
-  local stage=$1 config=$2 train_data=$3 init=$4 dir="$out/$1"
+# (empty: fresh) to STEPS (default: the config's max_steps), at most MAX_TIME
+# seconds per call. Returns 1 while the stage is not finished.
+train_stage() {  # stage config data init [steps]
+  local stage=$1 config=$2 train_data=$3 init=$4 steps=${5:-} dir="$out/$1"
   [ "$stage" = long ] && dir="$out"
   mkdir -p "$dir"
-  python3 - "$config" "$dir" "$train_data" "$init" > "$dir/config.json" <<'PY'
+  python3 - "$config" "$dir" "$train_data" "$init" "$steps" > "$dir/config.json" <<'PY'
 import json, sys
-config, dir, data, init = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+config, dir, data, init, steps = json.load(open(sys.argv[1])), *sys.argv[2:6]
 config["training"].update(output_dir=f"{dir}/run", metrics_log=f"{dir}/metrics.jsonl")
 if init:
     config["training"]["init_from"] = init
+if steps:
+    config["training"]["max_steps"] = int(steps)
 config["data"] = {"train": data}
 print(json.dumps(config, indent=1))
 PY
@@ -137,6 +143,25 @@ PY
   fi
 }
 init=${INIT_FROM:-}
+long_steps=
+long_snapshot="$root/snapshots/e2llm-minilm-smollm2-long"
+if [ -z "$init" ] && [ -f "$long_snapshot/steps-done" ]; then
+  # A machine's files do not outlive its session: the long stage goes on from the
+  # tensors an earlier machine committed, for the steps they have not had. The
+  # steps already done are kept beside the run for scripts/snapshot_long_stage.sh.
+  done_steps=$(cat "$long_snapshot/steps-done")
+  [ -f "$out/long-steps-before" ] || echo "$done_steps" > "$out/long-steps-before"
+  done_steps=$(cat "$out/long-steps-before")
+  total=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$root/configs/e2llm-minilm-smollm2.json")
+  if [ "$done_steps" -ge "$total" ]; then
+    echo "train_shipped_model: $long_snapshot has all $total long-stage steps; export it" \
+      "(e2llm export --checkpoint $long_snapshot ...) or set INIT_FROM to train again" >&2
+    exit 1
+  fi
+  init=$long_snapshot
+  long_steps=$(( total - done_steps ))
+  echo "train_shipped_model: long stage from $long_snapshot (step $done_steps of $total): $long_steps steps to go" >&2
+fi
 snapshot="$root/snapshots/e2llm-minilm-smollm2-short"
 short_init=${SHORT_INIT_FROM-}
 if [ -z "${SHORT_INIT_FROM+set}" ] && [ -d "$snapshot" ]; then short_init=$snapshot; fi
@@ -144,7 +169,7 @@ if [ -z "$init" ]; then
   train_stage short "$root/configs/e2llm-minilm-smollm2-short.json" "$data/short-mix.jsonl" "$short_init" || exit 0
   init="$out/short/run"
 fi
-train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.jsonl" "$init" || exit 0
+train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.jsonl" "$init" "$long_steps" || exit 0
 
 # ---- 4. select ----------------------------------------------------------------
 for step_dir in "$out"/run/step-*; do

@@ -955,8 +955,10 @@ QuantKernel quant_kernel() { return kernel_setting().load(); }
 QuantKernel resolved_quant_kernel() {
   const QuantKernel k = quant_kernel();
   if (k != QuantKernel::kAuto) return k;
-  for (QuantKernel best : {QuantKernel::kAvx512, QuantKernel::kAvx2})
-    if (cpu_has(best)) return best;
+  // AVX2 even where the CPU has AVX-512: the AVX2 path has the register
+  // decoding of the k-quants, the scale gathers and the row prefetch, and on a
+  // Zen 4 it beat the AVX-512 path on every type (docs/decoder.md, "Path choice").
+  if (cpu_has(QuantKernel::kAvx2)) return QuantKernel::kAvx2;
   return QuantKernel::kPortable;
 }
 
