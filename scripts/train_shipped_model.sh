@@ -145,12 +145,14 @@ PY
 init=${INIT_FROM:-}
 long_steps=
 long_snapshot="$root/snapshots/e2llm-minilm-smollm2-long"
-if [ -z "$init" ] && [ -f "$long_snapshot/steps-done" ]; then
-  # A machine's files do not outlive its session: the long stage goes on from the
-  # tensors an earlier machine committed, for the steps they have not had. The
-  # steps already done are kept beside the run for scripts/snapshot_long_stage.sh.
-  done_steps=$(cat "$long_snapshot/steps-done")
-  [ -f "$out/long-steps-before" ] || echo "$done_steps" > "$out/long-steps-before"
+# A machine's files do not outlive its session, so a long stage that is not
+# started yet goes on from the tensors an earlier machine committed, for the
+# steps they have not had. The choice is made once per OUT: long-steps-before
+# records it (and scripts/snapshot_long_stage.sh reads it).
+if [ -z "$init" ] && [ ! -f "$out/run/latest" ] && [ ! -f "$out/long-steps-before" ] && [ -f "$long_snapshot/steps-done" ]; then
+  cp "$long_snapshot/steps-done" "$out/long-steps-before"
+fi
+if [ -z "$init" ] && [ -f "$out/long-steps-before" ]; then
   done_steps=$(cat "$out/long-steps-before")
   total=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$root/configs/e2llm-minilm-smollm2.json")
   if [ "$done_steps" -ge "$total" ]; then
@@ -165,7 +167,9 @@ fi
 snapshot="$root/snapshots/e2llm-minilm-smollm2-short"
 short_init=${SHORT_INIT_FROM-}
 if [ -z "${SHORT_INIT_FROM+set}" ] && [ -d "$snapshot" ]; then short_init=$snapshot; fi
-if [ -z "$init" ]; then
+# The short stage only before the long one has started (a resumed long stage
+# ignores where it started from).
+if [ -z "$init" ] && [ ! -f "$out/run/latest" ]; then
   train_stage short "$root/configs/e2llm-minilm-smollm2-short.json" "$data/short-mix.jsonl" "$short_init" || exit 0
   init="$out/short/run"
 fi
