@@ -4,7 +4,7 @@
 # scripts/fetch_models.sh, in two stages (a curriculum: docs/model.md says why):
 #   short  configs/e2llm-minilm-smollm2-short.json: passkeys and needle facts in
 #          40-300 words of QMSum train transcripts, where a step is cheap and the
-#          soft token holding the fact is one of a few; restating a chunk too.
+#          soft token holding the fact is one of a few; answering only (alpha 0).
 #   long   configs/e2llm-minilm-smollm2.json, starting from the short stage's
 #          tensors (training.init_from): QMSum train queries (general and
 #          specific) plus passkeys and needle facts ("One of the special magic
@@ -14,7 +14,8 @@
 # of training. Every stage is resumable: run it again with the same OUT to continue.
 #   1. data     converts and generates OUT/data (once)
 #   2. short    into OUT/short/run (MAX_TIME caps each run)
-#   3. long     into OUT/run
+#   3. long     into OUT/run (on a new machine, from snapshots/e2llm-minilm-smollm2-long
+#               when the checkout has it: scripts/snapshot_long_stage.sh writes it)
 #   4. select   scores every kept long-stage checkpoint on QMSum val (VAL_QUERIES queries)
 #   5. export   the best one into models/e2llm-minilm-smollm2 (EXPORT=1)
 # Usage: scripts/train_shipped_model.sh [OUT] [build-dir]
