@@ -101,6 +101,7 @@ done
 
 # ---- 2./3. train ----------------------------------------------------------------
 step_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/checkpoint.json"))["step"])' "$1"; }
+max_steps_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$1"; }
 # Trains CONFIG into OUT/STAGE/run (the long stage: OUT/run) on DATA, from INIT
 # (empty: fresh) to STEPS (default: the config's max_steps), at most MAX_TIME
 # seconds per call. Returns 1 while the stage is not finished.
@@ -120,7 +121,7 @@ config["data"] = {"train": data}
 print(json.dumps(config, indent=1))
 PY
   local max_steps latest=
-  max_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$dir/config.json")
+  max_steps=$(max_steps_of "$dir/config.json")
   [ -f "$dir/run/latest" ] && latest="$dir/run/$(cat "$dir/run/latest")"
   if [ -n "$latest" ] && [ "$(step_of "$latest")" -ge "$max_steps" ]; then return 0; fi
   local args=(--threads "$threads" train --config "$dir/config.json" --quiet) start
@@ -155,7 +156,7 @@ if [ -z "$init" ] && [ ! -f "$out/run/latest" ] && [ ! -f "$out/long-steps-befor
 fi
 if [ -z "$init" ] && [ -f "$out/long-steps-before" ]; then
   done_steps=$(cat "$out/long-steps-before")
-  total=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["training"]["max_steps"])' "$root/configs/e2llm-minilm-smollm2.json")
+  total=$(max_steps_of "$root/configs/e2llm-minilm-smollm2.json")
   if [ "$done_steps" -ge "$total" ]; then
     echo "train_shipped_model: $long_snapshot has all $total long-stage steps; export it" \
       "(e2llm export --checkpoint $long_snapshot ...) or set INIT_FROM to train again" >&2
