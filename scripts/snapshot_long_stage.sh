@@ -9,10 +9,13 @@
 # Usage: scripts/snapshot_long_stage.sh [OUT] [build-dir]   (OUT default runs/shipped)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 out=${1:-$root/runs/shipped}
 build=${2:-$root/build}
 snapshot="$root/snapshots/e2llm-minilm-smollm2-long"
 [ -f "$out/run/latest" ] || { echo "snapshot_long_stage: no long-stage checkpoint in $out/run" >&2; exit 1; }
+[ -x "$build/e2llm" ] || { echo "snapshot_long_stage: $build/e2llm not built (scripts/setup.sh)" >&2; exit 1; }
 latest="$out/run/$(cat "$out/run/latest")"
 run_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/checkpoint.json"))["step"])' "$latest")
 # Steps the run's starting tensors had already had (train_shipped_model.sh writes

@@ -38,6 +38,8 @@
 #   DATA_ONLY  1 = stop after the data stage
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 out=${1:-$root/runs/shipped}
 build=${2:-$root/build}
 max_time=${MAX_TIME:-0}

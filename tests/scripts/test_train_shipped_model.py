@@ -134,5 +134,26 @@ class LongStageAcrossMachines(unittest.TestCase):
         self.assertFalse(self.log.exists(), "nothing may train")
 
 
+class ScriptsSayHowToUseThem(unittest.TestCase):
+    def test_help_prints_the_usage(self):
+        for script in ("train_shipped_model.sh", "snapshot_long_stage.sh"):
+            result = subprocess.run(["bash", str(REPO / "scripts" / script), "--help"],
+                                    capture_output=True, text=True, check=True)
+            self.assertIn(f"Usage: scripts/{script}", result.stdout)
+
+    def test_a_snapshot_without_a_checkpoint_or_a_build_is_an_error_that_names_it(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = subprocess.run(["bash", str(REPO / "scripts/snapshot_long_stage.sh"), tmp, tmp],
+                                    capture_output=True, text=True)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn(f"no long-stage checkpoint in {tmp}/run", result.stderr)
+            (Path(tmp) / "run").mkdir()
+            (Path(tmp) / "run" / "latest").write_text("step-00000001")
+            result = subprocess.run(["bash", str(REPO / "scripts/snapshot_long_stage.sh"), tmp, tmp],
+                                    capture_output=True, text=True)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn(f"{tmp}/e2llm not built", result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
