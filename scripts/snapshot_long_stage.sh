@@ -8,9 +8,9 @@
 # then update the snapshot's README.md with what was measured and commit both.
 # Usage: scripts/snapshot_long_stage.sh [OUT] [build-dir]   (OUT default runs/shipped)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
 usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/runs/shipped}
 build=${2:-$root/build}
 snapshot="$root/snapshots/e2llm-minilm-smollm2-long"
