@@ -178,6 +178,20 @@ TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes)
   EXPECT_EQ(settings.at("repetition_penalty"), 1.5) << settings.dump();
   EXPECT_EQ(settings.at("no_repeat_ngram_size"), 1) << settings.dump();
 
+  // A run that started from the exported model (training.init_from): its
+  // export names those tensors by their folder, not by this machine's path.
+  nlohmann::json continued = config;
+  continued["training"]["init_from"] = dir.file("model") + "/";
+  continued["training"]["output_dir"] = "run2";
+  write_file_atomic(dir.file("config2.json"), continued.dump(2));
+  r = test::run_command(in_cache(cache.path(), "train --quiet --config " + dir.file("config2.json")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(in_cache(cache.path(), "export --checkpoint " + dir.file("run2") + " --output " +
+                                                   dir.file("model2")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json again = read_json_file(latest_checkpoint(dir.file("model2")) + "/checkpoint.json");
+  EXPECT_EQ(again.at("extra").at("exported_from").at("training").at("init_from"), "model") << again.dump();
+
   // The base models gone: the error says what to run.
   TempDir empty;
   r = test::run_command(in_cache(empty.path(), question + " --model " + dir.file("model")));

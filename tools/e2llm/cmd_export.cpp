@@ -23,12 +23,17 @@ struct ExportArgs {
 };
 
 // The training section as provenance: hyperparameters kept, this machine's
-// folders and the run's own switches dropped.
+// folders and the run's own switches dropped; the tensors it started from
+// (init_from) by their folder's name, not by this machine's path.
 nlohmann::json training_provenance(const nlohmann::json& config) {
   auto t = config.find("training");
   if (t == config.end() || !t->is_object()) return nlohmann::json::object();
   nlohmann::json training = *t;
   for (const char* key : {"output_dir", "metrics_log", "resume", "progress", "max_time_s"}) training.erase(key);
+  if (auto init = training.find("init_from"); init != training.end() && init->is_string()) {
+    const std::filesystem::path path = std::filesystem::path(init->get<std::string>()).lexically_normal();
+    *init = (path.has_filename() ? path : path.parent_path()).filename().string();
+  }
   return training;
 }
 
