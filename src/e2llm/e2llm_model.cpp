@@ -373,6 +373,11 @@ void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors)
 
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
 
+void E2llmModel::merge_lora() {
+  nn::merge_lora(encoder_->module());
+  nn::merge_lora(*decoder_);
+}
+
 std::string E2llmModel::fingerprint() {
   nlohmann::json config = config_.model_json();
   // The answer defaults decide no vector: stored documents outlive a change of them.
@@ -401,6 +406,10 @@ std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std:
   spdlog::info("e2llm: decoder weights {}", model->decoder().weights_description());
   check_base_models(state.base_models, model->base_models());
   model->load_state(state.trainable);
+  // Encoding a long document is the larger part of an answer, and there the
+  // LoRA side path's thin products over thousands of rows cost more than
+  // their FLOPs (the BLAS packs the whole input for an 8-column product).
+  model->merge_lora();
   return model;
 }
 

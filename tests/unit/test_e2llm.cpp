@@ -14,6 +14,7 @@
 #include "e2llm/core/error.h"
 #include "e2llm/encoder/encoder.h"
 #include "e2llm/io/fs.h"
+#include "e2llm/nn/lora.h"
 #include "e2llm/train/e2llm_task.h"
 #include "e2llm/data/synthetic.h"
 #include "test_e2llm_models.h"
@@ -274,6 +275,21 @@ TEST_F(Fixture, CheckpointRestoresTheModelAndRefusesOtherBaseModels) {
   torch::manual_seed(99);  // other random initial weights, all overwritten by the checkpoint
   auto restored = load_e2llm(out.path());
   EXPECT_EQ(restored->generate(examples[1].context, examples[1].prompt, {4}), expected);
+  // For inference the adapters are folded into the float base weights (the
+  // decoder's here; the encoder's by the same call), with the same soft tokens
+  // up to rounding.
+  int64_t adapted = 0;
+  for (auto& [name, linear] : nn::named_linears(restored->decoder()))
+    if (linear->has_lora()) {
+      EXPECT_TRUE(linear->merged()) << name;
+      ++adapted;
+    }
+  EXPECT_GT(adapted, 0);
+  {
+    torch::NoGradGuard no_grad;
+    const ChunkedContext chunked = model.chunk_context(examples[1].context);
+    EXPECT_TRUE(torch::allclose(restored->encode_chunks(chunked), model.encode_chunks(chunked), 1e-5, 1e-5));
+  }
   for (auto& [name, t] : restored->named_state()) {
     auto original = model.named_state();
     auto it = std::find_if(original.begin(), original.end(), [&](const auto& p) { return p.first == name; });

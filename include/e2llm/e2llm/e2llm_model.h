@@ -128,6 +128,11 @@ class E2llmModel {
   // Every E2LLM-owned tensor (trainable or not) by the same names.
   std::vector<std::pair<std::string, torch::Tensor>> named_state();
   void load_state(const std::map<std::string, torch::Tensor>& tensors);  // strict: names and shapes
+  // Folds the LoRA factors into the float base weights of the encoder and of a
+  // float decoder (nn::merge_lora; a quantized decoder keeps its side path):
+  // the same function up to float rounding, without two extra thin products
+  // per layer. For inference only: the factors no longer move what was folded.
+  void merge_lora();
   std::vector<BaseModelIdentity> base_models() const;
   // 16 hex digits over everything that decides the pooled vectors and the
   // soft tokens: the config (its device and answer defaults aside), the base models' identities
