@@ -612,6 +612,23 @@ E2LLM_TARGET_AVX2 inline __m256i fifth_bit_bytes(__m256i qh, int bit) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, mask), mask), _mm256_set1_epi8(16));
 }
 
+// Q4_K/Q5_K: the codes of sub-blocks 2p (low nibbles) and 2p + 1 (high ones),
+// which share 32 bytes of qs; Q5_K adds 16 where its bit in qh is set.
+template <bool kFive>
+E2LLM_TARGET_AVX2 inline void k4_pair_codes(const uint8_t* qs, __m256i qh, int p, Avx2Block::Codes& even,
+                                            Avx2Block::Codes& odd) {
+  if constexpr (kFive) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+    even = widen32(_mm256_add_epi8(_mm256_and_si256(q, low4), fifth_bit_bytes(qh, 2 * p)));
+    odd = widen32(_mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_bit_bytes(qh, 2 * p + 1)));
+  } else {  // each 16 bytes widened once, then split (Avx2Block::nibbles): half the vpmovzxbw
+    const Avx2Block::Codes first = Avx2Block::nibbles(qs + 32 * p), last = Avx2Block::nibbles(qs + 32 * p + 16);
+    even = {first.lo, last.lo};
+    odd = {first.hi, last.hi};
+  }
+}
+
 // Q4_K and Q5_K: value = d · scale_g · code − dmin · min_g in sub-block g of 32.
 template <GgmlType kType>
 E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0, int64_t r1) {
@@ -622,7 +639,6 @@ E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0,
   const int16_t* xq = job.x->q.data();
   const float* dx = job.x->block_scale.data();  // per 32 values, as the sub-blocks
   const float* xsum = job.x->block_sum.data();
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* src = stored_row(*job.w, r, row_bytes);
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -636,23 +652,24 @@ E2LLM_TARGET_AVX2 inline void k4_rows_one_token_avx2(const Job& job, int64_t r0,
       const uint8_t* qs = src + (kFive ? 48 : 16);
       const __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)) : __m256i{};
       const int16_t* x = xq + 256 * b;
-      for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high) share 32 bytes
-        if constexpr (kFive) {
-          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
-          const __m256i even = _mm256_add_epi8(_mm256_and_si256(q, low4), fifth_bit_bytes(qh, 2 * p));
-          const __m256i odd =
-              _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_bit_bytes(qh, 2 * p + 1));
-          Avx2Block::add(acc[0], widen32(even), x + 64 * p, lane_of(scale, 2 * p));
-          Avx2Block::add(acc[1], widen32(odd), x + 64 * p + 32, lane_of(scale, 2 * p + 1));
-        } else {  // each 16 bytes widened once, then split (Avx2Block::nibbles): half the vpmovzxbw
-          const Avx2Block::Codes first = Avx2Block::nibbles(qs + 32 * p), last = Avx2Block::nibbles(qs + 32 * p + 16);
-          Avx2Block::add(acc[0], {first.lo, last.lo}, x + 64 * p, lane_of(scale, 2 * p));
-          Avx2Block::add(acc[1], {first.hi, last.hi}, x + 64 * p + 32, lane_of(scale, 2 * p + 1));
-        }
+      for (int p = 0; p < 4; ++p) {
+        Avx2Block::Codes even, odd;
+        k4_pair_codes<kFive>(qs, qh, p, even, odd);
+        Avx2Block::add(acc[0], even, x + 64 * p, lane_of(scale, 2 * p));
+        Avx2Block::add(acc[1], odd, x + 64 * p + 32, lane_of(scale, 2 * p + 1));
       }
     }
     job.y[r] = Avx2Block::total(Avx2Block::sum(acc[0], acc[1]));
   }
+}
+
+// Q6_K: the 32 codes (0..63) of quarter q of a 128-value half: the low
+// nibbles of ql[0..] and ql[32..], then the high ones, and 2 bits each of qh.
+E2LLM_TARGET_AVX2 inline Avx2Block::Codes q6_k_codes(const uint8_t* ql, __m256i qh, int q) {
+  const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * (q % 2)));
+  const __m256i low = _mm256_and_si256(q < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0F));
+  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), _mm256_set1_epi8(0x03));
+  return widen32(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)));
 }
 
 // Q6_K: value = d · scale_g · (code − 32) in group g of 16; the 16 scales as two vectors.
@@ -663,7 +680,6 @@ E2LLM_TARGET_AVX2 inline void q6_k_rows_one_token_avx2(const Job& job, int64_t r
   const int16_t* xq = job.x->q.data();
   const float* dx = job.x->scale.data();  // per 16 values, as the groups
   const float* xsum = job.x->sum.data();
-  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
   const __m256 minus32 = _mm256_set1_ps(-32.0f);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* src = stored_row(*job.w, r, row_bytes);
@@ -678,11 +694,8 @@ E2LLM_TARGET_AVX2 inline void q6_k_rows_one_token_avx2(const Job& job, int64_t r
         acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(s, minus32), _mm256_loadu_ps(xsum + 16 * b + 8 * h), acc[1]);
         const uint8_t* ql = src + 64 * h;
         const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 128 + 32 * h));
-        for (int q = 0; q < 4; ++q) {  // 32 values: low nibbles of ql[0..] and ql[32..], then high ones
-          const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * (q % 2)));
-          const __m256i low = _mm256_and_si256(q < 2 ? l : _mm256_srli_epi16(l, 4), low4);
-          const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), low2);
-          const Avx2Block::Codes w = widen32(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)));
+        for (int q = 0; q < 4; ++q) {
+          const Avx2Block::Codes w = q6_k_codes(ql, qh, q);
           const int16_t* xg = x + 128 * h + 32 * q;
           const __m256i p0 = _mm256_madd_epi16(w.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
           const __m256i p1 = _mm256_madd_epi16(w.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
@@ -739,7 +752,6 @@ E2LLM_TARGET_AVX2 inline void block32_row_floats(GgmlType type, const uint8_t* s
 template <bool kFive>
 E2LLM_TARGET_AVX2 inline void k4_row_floats(const uint8_t* src, int64_t blocks, float* y) {
   const size_t block_bytes = ggml_type_traits(kFive ? GgmlType::Q5_K : GgmlType::Q4_K).type_size;
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < blocks; ++b, src += block_bytes, y += 256) {
     __m256 scales, mins;
     k_scales_mins8(src + 4, scales, mins);
@@ -747,17 +759,9 @@ E2LLM_TARGET_AVX2 inline void k4_row_floats(const uint8_t* src, int64_t blocks, 
     const __m256 ml = _mm256_mul_ps(_mm256_set1_ps(quant::half_at<F16cHalf>(src + 2)), mins);
     const uint8_t* qs = src + (kFive ? 48 : 16);
     const __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)) : __m256i{};
-    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high) share 32 bytes
+    for (int p = 0; p < 4; ++p) {
       Avx2Block::Codes even, odd;
-      if constexpr (kFive) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
-        even = widen32(_mm256_add_epi8(_mm256_and_si256(q, low4), fifth_bit_bytes(qh, 2 * p)));
-        odd = widen32(_mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_bit_bytes(qh, 2 * p + 1)));
-      } else {
-        const Avx2Block::Codes first = Avx2Block::nibbles(qs + 32 * p), last = Avx2Block::nibbles(qs + 32 * p + 16);
-        even = {first.lo, last.lo};
-        odd = {first.hi, last.hi};
-      }
+      k4_pair_codes<kFive>(qs, qh, p, even, odd);
       for (int g = 2 * p; g <= 2 * p + 1; ++g) {
         const Avx2Block::Codes& c = g == 2 * p ? even : odd;
         const __m256 d = lane_of(dl, g), m = lane_of(ml, g);
@@ -771,7 +775,6 @@ E2LLM_TARGET_AVX2 inline void k4_row_floats(const uint8_t* src, int64_t blocks, 
 // Q6_K: value = (d · scale_g) · (code − 32) in group g of 16.
 E2LLM_TARGET_AVX2 inline void q6_k_row_floats(const uint8_t* src, int64_t blocks, float* y) {
   const size_t block_bytes = ggml_type_traits(GgmlType::Q6_K).type_size;
-  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < blocks; ++b, src += block_bytes, y += 256) {
     const __m256 d = _mm256_set1_ps(quant::half_at<F16cHalf>(src + 208));
     for (int h = 0; h < 2; ++h) {  // 128 values: groups 8h .. 8h + 7
@@ -779,11 +782,8 @@ E2LLM_TARGET_AVX2 inline void q6_k_row_floats(const uint8_t* src, int64_t blocks
       const __m256 dl = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scale_bytes)));
       const uint8_t* ql = src + 64 * h;
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 128 + 32 * h));
-      for (int q = 0; q < 4; ++q) {  // 32 values: low nibbles of ql[0..] and ql[32..], then high ones
-        const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * (q % 2)));
-        const __m256i low = _mm256_and_si256(q < 2 ? l : _mm256_srli_epi16(l, 4), low4);
-        const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), low2);
-        const Avx2Block::Codes c = widen32(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)));
+      for (int q = 0; q < 4; ++q) {
+        const Avx2Block::Codes c = q6_k_codes(ql, qh, q);
         float* yq = y + 128 * h + 32 * q;
         store16<Then::kNothing>(yq, c.lo, 32, lane_of(dl, 2 * q), dl);
         store16<Then::kNothing>(yq + 16, c.hi, 32, lane_of(dl, 2 * q + 1), dl);
