@@ -231,11 +231,13 @@ BatchingOptions encoder_batching() {
 }
 }  // namespace
 
-torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context) {
-  return encode_contexts(std::span(&context, 1)).front();
+torch::Tensor E2llmModel::encode_chunks(const ChunkedContext& context,
+                                        const std::function<void(size_t, size_t)>& after_batch) {
+  return encode_contexts(std::span(&context, 1), after_batch).front();
 }
 
-std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedContext> contexts) {
+std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedContext> contexts,
+                                                       const std::function<void(size_t, size_t)>& after_batch) {
   std::vector<int64_t> chunk_counts;
   for (const ChunkedContext& context : contexts) {
     E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
@@ -245,10 +247,12 @@ std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedCo
   if (any_trainable(encoder_->module()) || any_trainable(*parts_->pooler)) {
     std::vector<std::vector<int64_t>> ids;
     for (const ChunkedContext& context : contexts) ids.insert(ids.end(), context.ids.begin(), context.ids.end());
-    pooled = encoder_->encode_tokens(ids, parts_->pooler, encoder_batching());
+    BatchingOptions batching = encoder_batching();
+    batching.after_batch = after_batch;
+    pooled = encoder_->encode_tokens(ids, parts_->pooler, batching);
   } else {
     std::vector<torch::Tensor> each;
-    for (const ChunkedContext& context : contexts) each.push_back(pool_chunks(context));
+    for (const ChunkedContext& context : contexts) each.push_back(pool_chunks(context, after_batch));
     pooled = each.size() == 1 ? each.front() : torch::cat(each);
   }
   const int64_t k = pooled.size(1);
@@ -318,7 +322,16 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
   AnswerTiming t;
   auto start = Clock::now();
   ChunkedContext chunked = chunk_context(context);
-  torch::Tensor soft = encode_chunks(chunked);
+  torch::Tensor soft;
+  if (options.on_encoded) {
+    const size_t total = chunked.ids.size();
+    size_t done = 0;
+    options.on_encoded(0, total);
+    soft = encode_chunks(chunked, [&](size_t now, size_t all) { options.on_encoded(done = now, all); });
+    if (done < total) options.on_encoded(total, total);
+  } else {
+    soft = encode_chunks(chunked);
+  }
   t.encode_s = seconds_since(start);
   t.chunks = static_cast<int64_t>(chunked.chunks.size());
   t.context_tokens = chunked.context_tokens;

@@ -103,6 +103,41 @@ TEST_F(Fixture, TheFingerprintDependsOnNeitherTheDeviceNorTheAnswerDefaults) {
   EXPECT_NE(E2llmModel(config).fingerprint(), on_cpu.fingerprint());
 }
 
+// An answer reports its encoding from none to all chunks, after each encoder
+// pass, and streams the text it returns.
+TEST_F(Fixture, GenerateReportsEncodingProgressAndStreamsTheAnswer) {
+  torch::manual_seed(0);
+  E2llmModel model(test::tiny_e2llm_config(models));
+  const ChunkedContext chunked = model.chunk_context(examples[0].context);
+  ASSERT_GT(chunked.ids.size(), 1u);
+  std::vector<std::pair<size_t, size_t>> reports;
+  std::string streamed;
+  AnswerOptions options(6);
+  options.ignore_eos = true;
+  options.on_encoded = [&](size_t done, size_t total) { reports.emplace_back(done, total); };
+  options.on_text = [&](std::string_view text) { streamed += text; };
+  const std::string answer = model.generate(examples[0].context, examples[0].prompt, options);
+  const size_t total = chunked.ids.size();
+  ASSERT_GE(reports.size(), 2u);
+  EXPECT_EQ(reports.front(), std::make_pair(size_t{0}, total));
+  EXPECT_EQ(reports.back(), std::make_pair(total, total));
+  for (size_t i = 1; i < reports.size(); ++i) EXPECT_GT(reports[i].first, reports[i - 1].first);
+  EXPECT_FALSE(answer.empty());
+  EXPECT_EQ(streamed, answer);
+
+  // A frozen encoder side whose vectors of this text are cached: at once done.
+  E2llmConfig frozen = test::tiny_e2llm_config(models);
+  frozen.encoder_lora_rank = 0;
+  frozen.pooling = {PoolingMode::kMean, 1, 4, false};
+  E2llmModel cached(frozen);
+  cached.encode_chunks(cached.chunk_context(examples[0].context));
+  reports.clear();
+  cached.generate(examples[0].context, examples[0].prompt, options);
+  EXPECT_EQ(cached.pooled_cache_hits(), 1);
+  const size_t chunks = cached.chunk_context(examples[0].context).ids.size();
+  EXPECT_EQ(reports, (std::vector<std::pair<size_t, size_t>>{{0, chunks}, {chunks, chunks}}));
+}
+
 TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {
   torch::manual_seed(0);
   E2llmModel model(test::tiny_e2llm_config(models));

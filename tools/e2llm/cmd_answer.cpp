@@ -1,12 +1,15 @@
 // e2llm answer: answers a question about (or summarizes) a long context with
 // a trained E2LLM checkpoint.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "command.h"
 #include "e2llm/e2llm/e2llm_model.h"
 #include "e2llm/core/error.h"
+#include "e2llm/eval/eval_run.h"
 #include "e2llm/io/fs.h"
 
 namespace e2llm::cli {
@@ -37,9 +40,27 @@ void run_answer(const AnswerArgs& args) {
   AnswerOptions options(args.max_new_tokens);
   options.ignore_eos = args.ignore_eos;
   options.sampling = args.penalties.applied_to(SamplingConfig{}, model->config());  // greedy
+  // The answer appears as it is generated, and a long document's encoding
+  // shows its progress on a terminal: seconds of silence otherwise.
+  options.on_text = [](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  std::optional<ProgressBar> encoding;
+  size_t encoded = 0;
+  if (::isatty(STDERR_FILENO) == 1)
+    options.on_encoded = [&encoding, &encoded](size_t done, size_t total) {
+      if (!encoding) {
+        std::fprintf(stderr, "encoding %zu chunks\n", total);
+        encoding.emplace(total, 0);
+      }
+      encoding->advance(done - encoded);
+      encoded = done;
+      if (done == total) encoding->finish();  // ends the bar's line
+    };
   AnswerTiming t;
-  std::string answer = model->generate(context, prompt, options, &t);
-  std::printf("%s\n", answer.c_str());
+  model->generate(context, prompt, options, &t);
+  std::printf("\n");
   if (!args.verbose) return;
   std::fprintf(stderr, "chunks            %lld (chunk size %lld encoder tokens)\n", static_cast<long long>(t.chunks),
                static_cast<long long>(model->chunk_size()));

@@ -55,6 +55,10 @@ struct AnswerOptions {
   std::vector<std::string> stop_strings;
   bool ignore_eos = false;  // exactly max_new_tokens tokens (StopConfig::ignore_eos)
   std::function<void(std::string_view)> on_text;  // streaming, whole UTF-8 characters
+  // Chunks encoded so far and in all (a long document takes seconds): (0,
+  // total) first, then after each encoder pass, (total, total) last (at once
+  // when the document's vectors are cached).
+  std::function<void(size_t done, size_t total)> on_encoded;
 };
 
 struct AnswerTiming {
@@ -89,11 +93,14 @@ class E2llmModel {
   // pooling) is trainable, the pooled chunk vectors are remembered per
   // context (up to config().pooled_cache_mb), so the many questions about one
   // document during training or evaluation encode it once.
-  torch::Tensor encode_chunks(const ChunkedContext& context);
+  // `after_batch` (done, total chunks) runs after each encoder pass.
+  torch::Tensor encode_chunks(const ChunkedContext& context,
+                              const std::function<void(size_t, size_t)>& after_batch = nullptr);
   // The soft tokens of several contexts, one tensor each as encode_chunks
   // gives it; a trainable encoder side takes all their chunks in shared
   // encoder passes (training several examples at once).
-  std::vector<torch::Tensor> encode_contexts(std::span<const ChunkedContext> contexts);
+  std::vector<torch::Tensor> encode_contexts(std::span<const ChunkedContext> contexts,
+                                             const std::function<void(size_t, size_t)>& after_batch = nullptr);
   // The pooled chunk vectors alone, [chunks, k, H_enc] float32 on the CPU,
   // without autograd (through the same cache): what a store of encoded
   // documents keeps. adapt() turns them (from any device) into soft tokens.
