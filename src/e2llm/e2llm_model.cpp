@@ -419,9 +419,8 @@ std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std:
   spdlog::info("e2llm: decoder weights {}", model->decoder().weights_description());
   check_base_models(state.base_models, model->base_models());
   model->load_state(state.trainable);
-  // Encoding a long document is the larger part of an answer, and there the
-  // LoRA side path's thin products over thousands of rows cost more than
-  // their FLOPs (the BLAS packs the whole input for an 8-column product).
+  // Encoding a long document is the larger part of an answer, and the
+  // adapters' extra products took ~20% of it (docs/efficiency.md).
   model->merge_lora();
   return model;
 }

@@ -51,7 +51,7 @@ void run_answer(const AnswerArgs& args) {
   if (::isatty(STDERR_FILENO) == 1)
     options.on_encoded = [&encoding, &encoded](size_t done, size_t total) {
       if (!encoding) {
-        std::fprintf(stderr, "encoding %zu chunks\n", total);
+        std::fprintf(stderr, "encoding the text: %zu chunk%s\n", total, total == 1 ? "" : "s");
         encoding.emplace(total, 0);
       }
       encoding->advance(done - encoded);
