@@ -5,12 +5,14 @@
 # setting by ROUGE geometric mean is what `e2llm export --repetition-penalty P
 # --no-repeat-ngram-size N` records as the model's answer defaults (docs/model.md).
 # Each setting's answers go to OUT/<setting>/ through `e2llm eval`, so a killed
-# run continues where it stopped when started again.
+# run continues where it stopped when started again. The best setting is also
+# written to OUT/best.txt as PENALTY:NGRAM (scripts/train_shipped_model.sh reads it).
 # Usage: scripts/measure_repetition.sh CHECKPOINT [OUT] [build-dir]
 #   QUERIES   QMSum val queries, from the first (default 40: the ones
 #             scripts/train_shipped_model.sh chooses its checkpoint on)
 #   SETTINGS  "PENALTY:NGRAM ..." (default below; 1:0 is neither)
 #   MAX_NEW_TOKENS  answer budget (default 128, as the checkpoint choice)
+#   THREADS   CPU threads (default: all cores)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -24,6 +26,7 @@ e2llm=${3:-$root/build}/e2llm
 queries=${QUERIES:-40}
 settings=${SETTINGS:-1:0 1.1:0 1.2:0 1.3:0 1:3 1:4 1.1:3 1.2:4}
 max_new_tokens=${MAX_NEW_TOKENS:-128}
+threads=${THREADS:-0}
 [ -e "$checkpoint" ] || { echo "measure_repetition: $checkpoint: no such checkpoint" >&2; exit 1; }
 [ -x "$e2llm" ] || { echo "measure_repetition: $e2llm not built (scripts/setup.sh)" >&2; exit 1; }
 mkdir -p "$out"
@@ -37,13 +40,13 @@ fi
 for setting in $settings; do
   penalty=${setting%%:*} ngram=${setting##*:}
   echo "measure_repetition: repetition penalty $penalty, no-repeat n-gram size $ngram" >&2
-  "$e2llm" eval --method e2llm --checkpoint "$checkpoint" --data "$data" --metric rouge --output "$out/$setting" \
+  "$e2llm" --threads "$threads" eval --method e2llm --checkpoint "$checkpoint" --data "$data" --metric rouge --output "$out/$setting" \
     --max-new-tokens "$max_new_tokens" --repetition-penalty "$penalty" --no-repeat-ngram-size "$ngram" \
     --no-progress > /dev/null
 done
 
 python3 - "$out" "$checkpoint" $settings <<'PY' | tee "$out/table.md"
-import json, sys
+import json, os, sys
 out, checkpoint, settings = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 def repeated_trigrams(text):
@@ -68,6 +71,9 @@ for setting, s, words, repeats in rows:
           f"| {s['rouge_geo_mean']:.2f} | {words:.1f} | {repeats:.1f}% |")
 best = max(rows, key=lambda r: r[1]["rouge_geo_mean"])[0]
 penalty, ngram = best.split(":")
+with open(f"{out}/best.txt.tmp", "w") as f:
+    f.write(best + "\n")
+os.replace(f"{out}/best.txt.tmp", f"{out}/best.txt")
 print(f"\nbest: repetition penalty {penalty}, no-repeat n-gram size {ngram}; record it with\n"
       f"  e2llm export --checkpoint {checkpoint} --output MODEL --repetition-penalty {penalty} "
       f"--no-repeat-ngram-size {ngram}")

@@ -21,7 +21,15 @@ run_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/chec
 # Steps the run's starting tensors had already had (train_shipped_model.sh writes
 # this when it starts from the snapshot; a run from the short stage starts at 0).
 before=$(cat "$out/long-steps-before" 2>/dev/null || echo 0)
-"$build/e2llm" export --checkpoint "$latest" --output "$snapshot" --force
-echo $(( before + run_steps )) > "$snapshot/steps-done.tmp"
-mv "$snapshot/steps-done.tmp" "$snapshot/steps-done"
+# The tensors and their step count change together: both are written into a
+# new folder that then takes the old one's place (a crash before that leaves the
+# old snapshot as it was; between the two renames, git checks the old one out again).
+staging="$snapshot.tmp"
+rm -rf "$staging" "$snapshot.old"
+"$build/e2llm" export --checkpoint "$latest" --output "$staging" --force
+echo $(( before + run_steps )) > "$staging/steps-done"
+[ -f "$snapshot/README.md" ] && cp "$snapshot/README.md" "$staging/README.md"
+[ -d "$snapshot" ] && mv "$snapshot" "$snapshot.old"
+mv "$staging" "$snapshot"
+rm -rf "$snapshot.old"
 echo "snapshot_long_stage: $snapshot holds $(cat "$snapshot/steps-done") long-stage steps ($before before this run, $run_steps in it)" >&2

@@ -17,7 +17,10 @@
 #   3. long     into OUT/run (on a new machine, from snapshots/e2llm-minilm-smollm2-long
 #               when the checkout has it: scripts/snapshot_long_stage.sh writes it)
 #   4. select   scores every kept long-stage checkpoint on QMSum val (VAL_QUERIES queries)
-#   5. export   the best one into models/e2llm-minilm-smollm2 (EXPORT=1)
+#   5. export   (EXPORT=1) measures the best one's repetition settings on the same
+#               queries (scripts/measure_repetition.sh, into OUT/repetition-STEP) and
+#               exports it into models/e2llm-minilm-smollm2 with the best of them
+#               as its answer defaults
 # Usage: scripts/train_shipped_model.sh [OUT] [build-dir]
 #   OUT        default runs/shipped
 #   MAX_TIME   seconds of training in this run (default 0 = to the stages' max_steps)
@@ -201,5 +204,8 @@ echo "$best" > "$out/best.txt"
 
 # ---- 5. export ----------------------------------------------------------------
 if [ "${EXPORT:-0}" = 1 ]; then
-  "$e2llm" export --checkpoint "$out/run/$best" --output "$root/models/e2llm-minilm-smollm2" --force
+  QUERIES=$val_queries THREADS=$threads bash "$root/scripts/measure_repetition.sh" "$out/run/$best" "$out/repetition-$best" "$build"
+  setting=$(cat "$out/repetition-$best/best.txt")
+  "$e2llm" export --checkpoint "$out/run/$best" --output "$root/models/e2llm-minilm-smollm2" --force \
+    --repetition-penalty "${setting%%:*}" --no-repeat-ngram-size "${setting##*:}"
 fi

@@ -18,18 +18,41 @@ REPO = Path(__file__).resolve().parents[2]
 LONG_STEPS = json.loads((REPO / "configs/e2llm-minilm-smollm2.json").read_text())["training"]["max_steps"]
 
 # Trains 20 steps per call (or to max_steps), as `--max-time` would stop a real
-# run; `export` copies the checkpoint's step.
+# run; `export` copies the checkpoint's step and the answer defaults it is given;
+# `eval` scores a checkpoint by how far its step is from $FAKE_BEST_STEP, and a
+# repetition setting by whether it is $FAKE_BEST_SETTING.
 FAKE_E2LLM = r'''#!/usr/bin/env python3
 import json, os, sys
 args = sys.argv[1:]
+def arg(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
 if "info" in args:
     print("CPU        fake"); sys.exit(0)
 if "export" in args:
-    src, out = args[args.index("--checkpoint") + 1], args[args.index("--output") + 1]
+    src, out = arg("--checkpoint"), arg("--output")
     step = json.load(open(os.path.join(src, "checkpoint.json")))["step"]
     os.makedirs(os.path.join(out, "step-%08d" % step), exist_ok=True)
-    json.dump({"step": step}, open(os.path.join(out, "step-%08d" % step, "checkpoint.json"), "w"))
+    json.dump({"step": step, "repetition": f"{arg('--repetition-penalty')}:{arg('--no-repeat-ngram-size')}"},
+              open(os.path.join(out, "step-%08d" % step, "checkpoint.json"), "w"))
     open(os.path.join(out, "latest"), "w").write("step-%08d" % step)
+    sys.exit(0)
+if "convert" in args:
+    with open(arg("--output"), "w") as f:
+        f.writelines('{"id": "q%d"}\n' % i for i in range(50))
+    sys.exit(0)
+if "eval" in args:
+    step = json.load(open(os.path.join(arg("--checkpoint"), "checkpoint.json")))["step"]
+    if "--repetition-penalty" in args:
+        setting = f"{arg('--repetition-penalty')}:{arg('--no-repeat-ngram-size')}"
+        score = 20.0 if setting == os.environ["FAKE_BEST_SETTING"] else 10.0
+    else:
+        score = 10.0 - abs(step - int(os.environ["FAKE_BEST_STEP"]))
+    os.makedirs(arg("--output"), exist_ok=True)
+    names = ("rouge1_f", "rouge2_f", "rougeL_f", "rouge_geo_mean")
+    json.dump({"rows": [{"scores": dict({n: score for n in names}, n=40)}]},
+              open(os.path.join(arg("--output"), "metrics.json"), "w"))
+    with open(os.path.join(arg("--output"), "predictions.jsonl"), "w") as f:
+        f.write(json.dumps({"prediction": "an answer"}) + "\n")
     sys.exit(0)
 assert "train" in args, args
 config = json.load(open(args[args.index("--config") + 1]))
@@ -52,7 +75,7 @@ class LongStageAcrossMachines(unittest.TestCase):
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp())
         self.root = self.tmp / "repo"
-        for part in ("scripts/train_shipped_model.sh", "scripts/snapshot_long_stage.sh",
+        for part in ("scripts/train_shipped_model.sh", "scripts/snapshot_long_stage.sh", "scripts/measure_repetition.sh",
                      "configs/e2llm-minilm-smollm2.json", "configs/e2llm-minilm-smollm2-short.json"):
             (self.root / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / part, self.root / part)
@@ -106,8 +129,12 @@ class LongStageAcrossMachines(unittest.TestCase):
         self.assertEqual(second["max_steps"], LONG_STEPS - 150)
         self.assertEqual(second["now_at"], 40)
 
+        (self.long_snapshot / "README.md").write_text("what was measured\n")
         self.assertEqual(self.snapshot(out), 150 + 40)
         self.assertTrue((self.long_snapshot / "latest").exists())
+        # The tensors and steps-done are replaced together; the README stays, nothing else is left.
+        self.assertEqual((self.long_snapshot / "README.md").read_text(), "what was measured\n")
+        self.assertEqual(sorted(p.name for p in self.long_snapshot.parent.iterdir()), ["e2llm-minilm-smollm2-long"])
 
     def test_a_long_stage_started_elsewhere_counts_from_zero_and_resumes_without_the_short_stage(self):
         out = self.out_dir("out")
@@ -124,6 +151,21 @@ class LongStageAcrossMachines(unittest.TestCase):
         self.assertEqual(last["max_steps"], LONG_STEPS)
         self.assertEqual(len(self.calls()), 2, "the short stage must not run")
         self.assertEqual(self.snapshot(out), 40)
+
+    def test_the_finished_stage_exports_the_best_checkpoint_with_its_best_repetition_setting(self):
+        self.long_snapshot.mkdir(parents=True)
+        (self.long_snapshot / "steps-done").write_text(f"{LONG_STEPS - 40}\n")
+        out = self.out_dir("out")
+        env = dict(EXPORT="1", FAKE_BEST_STEP="20", FAKE_BEST_SETTING="1.1:3")
+        self.train(out, **env)  # step 20 of the 40 left: not finished, nothing chosen yet
+        self.assertFalse((out / "best.txt").exists())
+        result = self.train(out, **env)
+        self.assertIn("best on QMSum val: step-00000020", result.stderr)
+        model = self.root / "models/e2llm-minilm-smollm2"
+        self.assertEqual((model / "latest").read_text(), "step-00000020")
+        exported = json.loads((model / "step-00000020/checkpoint.json").read_text())
+        self.assertEqual(exported["repetition"], "1.1:3")
+        self.assertEqual((out / "repetition-step-00000020/best.txt").read_text(), "1.1:3\n")
 
     def test_a_snapshot_with_every_step_is_an_error_that_says_to_export_it(self):
         self.long_snapshot.mkdir(parents=True)
