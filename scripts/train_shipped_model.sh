@@ -186,7 +186,7 @@ train_stage long "$root/configs/e2llm-minilm-smollm2.json" "$data/train-mix.json
 for step_dir in "$out"/run/step-*; do
   [ -d "$step_dir" ] || { echo "train_shipped_model: no long-stage checkpoint in $out/run" >&2; exit 1; }
   name=$(basename "$step_dir")
-  "$e2llm" eval --method e2llm --checkpoint "$step_dir" --data "$data/qmsum-val-head.jsonl" --metric rouge \
+  "$e2llm" --threads "$threads" eval --method e2llm --checkpoint "$step_dir" --data "$data/qmsum-val-head.jsonl" --metric rouge \
     --output "$out/select/$name" --max-new-tokens 128 --no-progress > /dev/null
 done
 best=$(python3 - "$out/select" <<'PY'
