@@ -26,4 +26,12 @@ inline std::vector<std::string> qmsum_transcripts(const std::string& split, size
   return out;
 }
 
+// The first `meetings` transcripts of a split one after another, as
+// scripts/train_shipped_model.sh joins them into a haystack for its synthetic tasks.
+inline std::string qmsum_haystack(const std::string& split, size_t meetings) {
+  std::string text;
+  for (const std::string& transcript : qmsum_transcripts(split, meetings)) text += transcript + "\n";
+  return text;
+}
+
 }  // namespace e2llm::test
