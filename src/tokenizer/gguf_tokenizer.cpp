@@ -9,6 +9,8 @@
 //            this follows llama.cpp's BERT vocabularies).
 // Control tokens become special added tokens, user-defined ones plain added
 // tokens, as transformers does.
+#include <malloc.h>
+
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
@@ -300,7 +302,14 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) {
   else if (v.model == "llama") p = sentencepiece_pipeline(v, path);
   else if (v.model == "bert") p = bert_pipeline(v, path);
   else fail("{}: tokenizer.ggml.model '{}' is not supported (supported: gpt2, llama, bert)", path, v.model);
-  return std::make_unique<PipelineTokenizer>(std::move(p), v.special);
+  auto tokenizer = std::make_unique<PipelineTokenizer>(std::move(p), v.special);
+  v = GgufVocab();
+  // Building the tables of a large vocabulary (Gemma 3's 262k tokens, whose
+  // merges are derived from it) frees ~100 MB of temporaries in small blocks,
+  // which glibc keeps in the heap; returned now, the weights' pages touched
+  // later do not come on top of them.
+  ::malloc_trim(0);
+  return tokenizer;
 }
 
 }  // namespace e2llm::text

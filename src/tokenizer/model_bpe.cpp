@@ -14,9 +14,9 @@
 namespace e2llm::text {
 namespace {
 
-struct Merge {
+struct Merge {  // 8 bytes, so a merge table node is 24: Gemma 3 has ~0.5M merges
   uint32_t rank;
-  int64_t new_id;
+  uint32_t new_id;
 };
 
 struct Symbol {
@@ -52,7 +52,7 @@ MergeTable merge_table(const Vocab& vocab, const std::vector<std::pair<std::stri
     auto id = vocab.find(merged);
     E2LLM_CHECK(id.has_value(), "{}: merge #{} '{} {}' makes '{}', which is not in the vocabulary", where, rank, a,
                 b, merged);
-    table.emplace(pair_key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *id});
+    table.emplace(pair_key(*ia, *ib), Merge{static_cast<uint32_t>(rank), static_cast<uint32_t>(*id)});
   }
   return table;
 }
@@ -65,7 +65,7 @@ MergeTable merge_table(const Vocab& vocab, const std::vector<BpeMerge>& merges, 
     E2LLM_CHECK(vocab.token(m.left) && vocab.token(m.right) && vocab.token(m.merged),
                 "{}: merge #{} ({} {} -> {}) uses an id outside the vocabulary", where, rank, m.left, m.right,
                 m.merged);
-    table.emplace(pair_key(m.left, m.right), Merge{static_cast<uint32_t>(rank), m.merged});
+    table.emplace(pair_key(m.left, m.right), Merge{static_cast<uint32_t>(rank), static_cast<uint32_t>(m.merged)});
   }
   return table;
 }
