@@ -13,6 +13,7 @@
 #include "e2llm/e2llm/e2llm_model.h"
 #include "e2llm/core/error.h"
 #include "e2llm/encoder/encoder.h"
+#include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
 #include "e2llm/nn/lora.h"
 #include "e2llm/train/e2llm_task.h"
@@ -393,6 +394,11 @@ TEST_F(Fixture, CliTrainsAndAnswers) {
   EXPECT_EQ(std::stoll(m[2]), timing.soft_tokens) << report;
   ASSERT_TRUE(std::regex_search(report, m, std::regex(R"(decode +[0-9.]+ s \((\d+) tokens\))"))) << report;
   EXPECT_EQ(std::stoll(m[1]), timing.generated_tokens) << report;
+  // Which model answered, and with which repetition settings (the checkpoint's: none).
+  EXPECT_NE(report.find("model             " + latest_checkpoint(out.path()) +
+                        " (repetition penalty 1, no-repeat n-gram size 0)"),
+            std::string::npos)
+      << report;
   for (const char* line : {"compression", "encode", "prefill", "peak memory"})
     EXPECT_NE(report.find(line), std::string::npos) << line << " in " << report;
 

@@ -10,6 +10,7 @@
 #include "e2llm/e2llm/e2llm_model.h"
 #include "e2llm/core/error.h"
 #include "e2llm/eval/eval_run.h"
+#include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
 
 namespace e2llm::cli {
@@ -62,6 +63,10 @@ void run_answer(const AnswerArgs& args) {
   model->generate(context, prompt, options, &t);
   std::printf("\n");
   if (!args.verbose) return;
+  const std::string step = latest_checkpoint(checkpoint);
+  std::fprintf(stderr, "model             %s (repetition penalty %g, no-repeat n-gram size %lld)\n",
+               (step.empty() ? checkpoint : step).c_str(), options.sampling.repetition_penalty,
+               static_cast<long long>(options.sampling.no_repeat_ngram_size));
   std::fprintf(stderr, "chunks            %lld (chunk size %lld encoder tokens)\n", static_cast<long long>(t.chunks),
                static_cast<long long>(model->chunk_size()));
   std::fprintf(stderr, "context tokens    %lld encoder tokens -> %lld decoder positions (compression %.1fx)\n",
@@ -88,7 +93,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
                 "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
   add_repetition_options(cmd, args->penalties, "the model's own, docs/model.md");
   add_weights_option(cmd, args->weights);
-  cmd->add_flag("--verbose", args->verbose, "Print chunk count, compression, timings and peak memory on stderr");
+  cmd->add_flag("--verbose", args->verbose, "Print the model used, chunk count, compression, timings and peak memory on stderr");
   cmd->callback([args] { run_answer(*args); });
 });
 
