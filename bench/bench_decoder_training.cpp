@@ -12,6 +12,8 @@
 //
 // Usage: bench_decoder_training --tokens T [--answer N] [--steps K] [--checkpointing 0|1]
 //   The attention kernel: $E2LLM_DECODER_ATTENTION (auto = blockwise, reference = ATen).
+//   The decoder's dtype: $E2LLM_BENCH_DTYPE (float32, the default, or bfloat16: the weights,
+//   LoRA and soft tokens in bfloat16, the loss in float32).
 //   Threads: $E2LLM_BENCH_THREADS, else every core. Model: as bench_decoder.
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -73,7 +75,9 @@ int main(int argc, char** argv) {
   const char* threads = std::getenv("E2LLM_BENCH_THREADS");
   e2llm::set_threads(threads ? std::atoi(threads) : 0);
 
-  e2llm::DecoderOptions options = e2llm::decoder_options_for("float32", model_path());
+  const char* chosen_dtype = std::getenv("E2LLM_BENCH_DTYPE");
+  const std::string dtype = chosen_dtype ? chosen_dtype : "float32";
+  e2llm::DecoderOptions options = e2llm::decoder_options_for(dtype, model_path());
   options.activation_checkpointing = s.checkpointing;
   e2llm::CausalLM lm = e2llm::load_causal_lm(model_path(), options);
   for (auto& p : lm->parameters()) p.requires_grad_(false);
@@ -96,18 +100,18 @@ int main(int argc, char** argv) {
   float loss_value = 0;
   for (int64_t step = 0; step <= s.steps; ++step) {  // step 0 warms up and is not counted
     const auto start = std::chrono::steady_clock::now();
-    const torch::Tensor soft_in = soft.clone().requires_grad_(true);
+    const torch::Tensor soft_in = soft.to(dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32).clone().requires_grad_(true);
     const torch::Tensor x = torch::cat({soft_in, lm->embed(answer.unsqueeze(0)).squeeze(0)}).unsqueeze(0);
     const torch::Tensor h = lm->hidden_states(x);
     // Each answer token is predicted from the position before it.
     const torch::Tensor logits = lm->logits(h.narrow(1, s.tokens - 1, s.answer)).squeeze(0);
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, answer);
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), answer);
     loss.backward();
     loss_value = loss.item<float>();
     if (step > 0) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  std::printf("e2llm tokens=%lld answer=%lld checkpointing=%d s_per_step=%.3f peak_rss_mb=%.0f loss=%.5f\n",
-              static_cast<long long>(s.tokens), static_cast<long long>(s.answer), s.checkpointing ? 1 : 0,
+  std::printf("e2llm dtype=%s tokens=%lld answer=%lld checkpointing=%d s_per_step=%.3f peak_rss_mb=%.0f loss=%.5f\n",
+              dtype.c_str(), static_cast<long long>(s.tokens), static_cast<long long>(s.answer), s.checkpointing ? 1 : 0,
               seconds / static_cast<double>(s.steps), peak_rss_mb(), loss_value);
   return 0;
 }

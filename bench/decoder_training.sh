@@ -4,8 +4,10 @@
 # loss, backward), in e2llm and in its peer transformers + PEFT, each setting in its
 # own process: seconds per step and peak resident memory. docs/decoder.md
 # ("Attention while training") holds the figures.
-#   e2llm: activation checkpointing on with the blockwise attention (the shipped
-#   config's setting) and with ATen's reference attention, and checkpointing off.
+#   e2llm: activation checkpointing on with the blockwise attention and with ATen's
+#   reference attention, and checkpointing off (the shipped config's setting), that
+#   last also with the decoder in bfloat16 (weights, LoRA and soft tokens: the loss
+#   then differs from float32's in its third decimal).
 #   transformers: gradient checkpointing on and off (sdpa attention), and on with eager.
 # Both print the loss of the same inputs: the rows of one T must agree.
 # Usage: bench/decoder_training.sh [build-dir]
@@ -32,9 +34,9 @@ trap 'rm -f "$log"' EXIT
 "$build/e2llm" info | grep -E "^(CPU|BLAS  |LibTorch)" >&2 || true
 "$peer" -c "import torch, transformers, peft; print('peer: torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" >&2
 for t in $tokens; do
-  for setting in "1 auto" "1 reference" "0 auto"; do
-    read -r checkpointing attention <<< "$setting"
-    E2LLM_DECODER_ATTENTION=$attention E2LLM_BENCH_THREADS=$threads \
+  for setting in "1 auto float32" "1 reference float32" "0 auto float32" "0 auto bfloat16"; do
+    read -r checkpointing attention dtype <<< "$setting"
+    E2LLM_DECODER_ATTENTION=$attention E2LLM_BENCH_THREADS=$threads E2LLM_BENCH_DTYPE=$dtype \
       "$bench" --tokens "$t" --steps "$steps" --checkpointing "$checkpointing" | sed "s/^e2llm /e2llm-$attention /"
   done
   for setting in "1 sdpa" "0 sdpa" "1 eager"; do
