@@ -62,6 +62,7 @@ void run_answer(const AnswerArgs& args) {
   AnswerTiming t;
   model->generate(context, prompt, options, &t);
   std::printf("\n");
+  std::fflush(stdout);  // the answer's line ends before the --verbose report on stderr
   if (!args.verbose) return;
   const std::string step = latest_checkpoint(checkpoint);
   std::fprintf(stderr, "model             %s (repetition penalty %g, no-repeat n-gram size %lld)\n",
