@@ -12,8 +12,8 @@
 //
 // Usage: bench_decoder_training --tokens T [--answer N] [--steps K] [--checkpointing 0|1]
 //   The attention kernel: $E2LLM_DECODER_ATTENTION (auto = blockwise, reference = ATen).
-//   The decoder's dtype: $E2LLM_BENCH_DTYPE (float32, the default, or bfloat16: the weights,
-//   LoRA and soft tokens in bfloat16, the loss in float32).
+//   The decoder's dtype: $E2LLM_BENCH_DTYPE (float32, the default, or bfloat16: the frozen
+//   weights and soft tokens in bfloat16, LoRA in float32 as an E2LLM model's, the loss in float32).
 //   Threads: $E2LLM_BENCH_THREADS, else every core. Model: as bench_decoder.
 #include <sys/resource.h>
 #include <torch/torch.h>

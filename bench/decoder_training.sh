@@ -6,8 +6,8 @@
 # ("Attention while training") holds the figures.
 #   e2llm: activation checkpointing on with the blockwise attention and with ATen's
 #   reference attention, and checkpointing off (the shipped config's setting), that
-#   last also with the decoder in bfloat16 (weights, LoRA and soft tokens: the loss
-#   then differs from float32's in its third decimal).
+#   last also with the decoder in bfloat16 (frozen weights and soft tokens; LoRA stays
+#   float32; the loss then differs from float32's in its third decimal).
 #   transformers: gradient checkpointing on and off (sdpa attention), and on with eager.
 # Both print the loss of the same inputs: the rows of one T must agree.
 # Usage: bench/decoder_training.sh [build-dir]
