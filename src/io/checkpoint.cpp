@@ -93,13 +93,6 @@ std::map<std::string, torch::Tensor> read_all_tensors(const std::string& path) {
   return out;
 }
 
-std::string resolve_folder(const std::string& path) {
-  if (file_exists(path + "/checkpoint.json")) return path;
-  std::string latest = latest_checkpoint(path);
-  E2LLM_CHECK(!latest.empty(), "{}: not a checkpoint (no checkpoint.json, no 'latest' file)", path);
-  return latest;
-}
-
 }  // namespace
 
 std::string latest_checkpoint(const std::string& root) {
@@ -111,6 +104,13 @@ std::string latest_checkpoint(const std::string& root) {
   E2LLM_CHECK(file_exists(folder + "/checkpoint.json"), "{}: points at '{}', which has no checkpoint.json",
               pointer, name);
   return folder;
+}
+
+std::string checkpoint_folder(const std::string& path) {
+  if (file_exists(path + "/checkpoint.json")) return path;
+  std::string latest = latest_checkpoint(path);
+  E2LLM_CHECK(!latest.empty(), "{}: not a checkpoint (no checkpoint.json, no 'latest' file)", path);
+  return latest;
 }
 
 std::string save_checkpoint(const std::string& root, const TrainingState& state, int keep_last) {
@@ -134,7 +134,7 @@ std::string save_checkpoint(const std::string& root, const TrainingState& state,
 }
 
 TrainingState load_checkpoint(const std::string& path) {
-  const std::string folder = resolve_folder(path);
+  const std::string folder = checkpoint_folder(path);
   const std::string json_path = folder + "/checkpoint.json";
   CheckpointJson c = parse_checkpoint_json(read_text_file(json_path), json_path);
   TrainingState s;
@@ -154,7 +154,7 @@ TrainingState load_checkpoint(const std::string& path) {
 }
 
 nlohmann::json load_checkpoint_config(const std::string& path) {
-  const std::string json_path = resolve_folder(path) + "/checkpoint.json";
+  const std::string json_path = checkpoint_folder(path) + "/checkpoint.json";
   return parse_checkpoint_json(read_text_file(json_path), json_path).config;
 }
 

@@ -51,6 +51,9 @@ TEST(Checkpoint, RoundTripsEveryField) {
   EXPECT_EQ(back.data_rng_state, "1 2 3");
   // A step folder can be loaded directly too.
   EXPECT_EQ(load_checkpoint(folder).step, 12);
+  // Either path names the same step folder.
+  EXPECT_EQ(checkpoint_folder(dir.path()), folder);
+  EXPECT_EQ(checkpoint_folder(folder), folder);
 }
 
 TEST(Checkpoint, ConfigAloneIsReadWithoutTheTensors) {
@@ -90,6 +93,12 @@ TEST(Checkpoint, ErrorsNameThePath) {
     EXPECT_NE(std::string(e.what()).find(dir.path()), std::string::npos);
   }
   EXPECT_EQ(latest_checkpoint(dir.path()), "");
+  try {
+    checkpoint_folder(dir.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path() + ": not a checkpoint"), std::string::npos) << e.what();
+  }
 }
 
 TEST(BaseModelIdentity, FingerprintFollowsConfigAndWeightsNotThePath) {

@@ -70,8 +70,7 @@ PasskeyScore read_held_out_passkeys(const std::string& model_dir, uint64_t seed)
 
 // The checkpoint.json of the exported model (a step folder named by `latest`).
 nlohmann::json shipped_checkpoint() {
-  const std::string step = latest_checkpoint(shipped_dir());
-  return read_json_file((step.empty() ? shipped_dir() : step) + "/checkpoint.json");
+  return read_json_file(checkpoint_folder(shipped_dir()) + "/checkpoint.json");
 }
 
 TEST(ShippedModel, NamesItsBaseModelsByFetchNameAndFingerprint) {

@@ -64,9 +64,8 @@ void run_answer(const AnswerArgs& args) {
   std::printf("\n");
   std::fflush(stdout);  // the answer's line ends before the --verbose report on stderr
   if (!args.verbose) return;
-  const std::string step = latest_checkpoint(checkpoint);
   std::fprintf(stderr, "model             %s (repetition penalty %g, no-repeat n-gram size %lld)\n",
-               (step.empty() ? checkpoint : step).c_str(), options.sampling.repetition_penalty,
+               checkpoint_folder(checkpoint).c_str(), options.sampling.repetition_penalty,
                static_cast<long long>(options.sampling.no_repeat_ngram_size));
   std::fprintf(stderr, "chunks            %lld (chunk size %lld encoder tokens)\n", static_cast<long long>(t.chunks),
                static_cast<long long>(model->chunk_size()));

@@ -64,7 +64,7 @@ void run_eval_command(EvalArgs a) {
     if (a.checkpoint.empty()) a.checkpoint = shipped_model_dir();
     // The step folder, not a training folder whose `latest` moves on: a
     // resumed run must not mix two checkpoints' answers (run.json records it).
-    if (const std::string step = latest_checkpoint(a.checkpoint); !step.empty()) a.checkpoint = step;
+    a.checkpoint = checkpoint_folder(a.checkpoint);
   } else {
     E2LLM_CHECK(!a.model.empty(),
                 "--method {} needs --model PATH (the decoder: HF folder or .gguf, or a model name of "

@@ -56,6 +56,10 @@ nlohmann::json load_checkpoint_config(const std::string& path);
 // The folder `latest` points at under root, or "" when there is none.
 std::string latest_checkpoint(const std::string& root);
 
+// The step folder `path` names: path itself when it holds checkpoint.json,
+// else the folder its `latest` points at; an error naming path when neither.
+std::string checkpoint_folder(const std::string& path);
+
 // Copies `from` into the tensors of `into` by name, strictly: a name missing
 // from `from`, a shape that differs or a name in `from` that `into` lacks is
 // an error naming `what` and the tensor. (Loading an E2LLM checkpoint and
