@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <functional>
+#include <utility>
+
 #include "e2llm/core/error.h"
 #include "io/json_fields.h"
 #include "tokenizer/model_factories.h"
@@ -13,14 +17,31 @@ namespace e2llm::text {
 void Vocab::add(std::string token, int64_t id) {
   E2LLM_CHECK(id >= 0 && id <= kMaxTokenId, "vocabulary: id {} for token '{}' is outside [0, {}]", id, token,
               kMaxTokenId);
-  size_t index = static_cast<size_t>(id);
+  const size_t index = static_cast<size_t>(id);
   if (index >= tokens_.size()) {
     tokens_.resize(index + 1);
     has_.resize(index + 1, false);
   }
-  tokens_[index] = token;
+  if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));  // at most half full
+  const size_t slot = slot_of(token);
+  if (slots_[slot] == 0) ++size_;
+  slots_[slot] = static_cast<uint32_t>(id + 1);  // a token seen again takes its latest id
+  tokens_[index] = std::move(token);
   has_[index] = true;
-  ids_.insert_or_assign(std::move(token), id);
+}
+
+size_t Vocab::slot_of(std::string_view token) const {
+  const size_t mask = slots_.size() - 1;  // a power of two
+  for (size_t slot = std::hash<std::string_view>{}(token) & mask;; slot = (slot + 1) & mask) {
+    const uint32_t id_plus_one = slots_[slot];
+    if (id_plus_one == 0 || tokens_[id_plus_one - 1] == token) return slot;
+  }
+}
+
+void Vocab::rehash(size_t slot_count) {
+  std::vector<uint32_t> old = std::exchange(slots_, std::vector<uint32_t>(slot_count, 0));
+  for (uint32_t id_plus_one : old)
+    if (id_plus_one != 0) slots_[slot_of(tokens_[id_plus_one - 1])] = id_plus_one;
 }
 
 Vocab read_vocab_object(const nlohmann::json& vocab, const std::string& where) {

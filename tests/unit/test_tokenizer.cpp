@@ -9,6 +9,7 @@
 #include "e2llm/core/error.h"
 #include "e2llm/tokenizer/tokenizer.h"
 #include "test_util.h"
+#include "tokenizer/models.h"
 #include "tokenizer/unicode.h"
 
 namespace e2llm {
@@ -26,6 +27,29 @@ TEST(Tokenizer, InvalidUtf8NamesTheByteOffset) {
   }
   EXPECT_THROW(tok->encode(std::string("\xED\xA0\x80")), Error);  // a UTF-16 surrogate
   EXPECT_THROW(tok->encode(std::string("abc\xF0\x9F")), Error);    // cut at the end
+}
+
+TEST(Vocab, FindsEveryTokenThroughGrowthGapsAndRepeats) {
+  text::Vocab v;
+  EXPECT_EQ(v.find("a"), std::nullopt);  // empty
+  for (int64_t id = 0; id < 5000; id += 2) v.add("tok" + std::to_string(id), id);  // grows the table many times
+  v.add("a long token well beyond the short-string buffer", 5001);
+  v.add("again", 7);  // id 7 was a gap
+  v.add("again", 9);  // a token seen twice takes its latest id, as a map's insert_or_assign would
+  EXPECT_EQ(v.size(), 2502u);
+  EXPECT_EQ(v.id_bound(), 5002u);
+  for (int64_t id = 0; id < 5000; id += 2) ASSERT_EQ(v.find("tok" + std::to_string(id)), id) << id;
+  const std::string text = "xx a long token well beyond the short-string buffer yy";
+  EXPECT_EQ(v.find(std::string_view(text).substr(3, text.size() - 6)), 5001);
+  EXPECT_EQ(v.find("again"), 9);
+  EXPECT_EQ(v.find("tok1"), std::nullopt);
+  EXPECT_EQ(v.find("tok"), std::nullopt);
+  EXPECT_EQ(v.token(1), nullptr);
+  EXPECT_EQ(v.token(5002), nullptr);
+  ASSERT_NE(v.token(4998), nullptr);
+  EXPECT_EQ(*v.token(4998), "tok4998");
+  EXPECT_EQ(*v.token(7), "again");
+  EXPECT_THROW(v.add("x", -1), Error);
 }
 
 TEST(Tokenizer, ByteOffsetsAndCodePointOffsetsAgree) {
