@@ -52,6 +52,27 @@ TEST(Vocab, FindsEveryTokenThroughGrowthGapsAndRepeats) {
   EXPECT_THROW(v.add("x", -1), Error);
 }
 
+TEST(Bpe, APairListedTwiceTakesItsLastRankAsHuggingFaceDoes) {
+  // tokenizers 0.20.3: BPE(vocab, merges=[("a","b"), ("b","c"), ("a","b")]) encodes "abc"
+  // as ["a", "bc"]: its merge map keeps the later rank 2, so "b c" (rank 1) goes first.
+  const std::vector<std::string> tokens = {"a", "b", "c", "ab", "bc"};
+  auto ids_of = [&](const std::vector<std::pair<std::string, std::string>>& merges) {
+    std::vector<text::Token> out;
+    text::make_bpe_model(tokens, merges, text::BpeOptions{}, "test")->tokenize("abc", out);
+    std::vector<int64_t> ids;
+    for (const text::Token& t : out) ids.push_back(t.id);
+    return ids;
+  };
+  EXPECT_EQ(ids_of({{"a", "b"}, {"b", "c"}}), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(ids_of({{"a", "b"}, {"b", "c"}, {"a", "b"}}), (std::vector<int64_t>{0, 4}));
+  // The same by ids (a SentencePiece GGUF's merges).
+  std::vector<text::Token> out;
+  text::make_bpe_model(tokens, std::vector<text::BpeMerge>{{0, 1, 3}, {1, 2, 4}, {0, 1, 3}}, text::BpeOptions{}, "test")
+      ->tokenize("abc", out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].id, 4);
+}
+
 TEST(Tokenizer, ByteOffsetsAndCodePointOffsetsAgree) {
   auto tok = Tokenizer::from_file(fixture("wordpiece_cased.tokenizer.json"));
   const std::string text = "naïve café 中文 ok";
