@@ -24,8 +24,10 @@ void Vocab::add(std::string token, int64_t id) {
   }
   if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));  // at most half full
   const size_t slot = slot_of(token);
-  if (slots_[slot] == 0) ++size_;
+  if (slots_[slot] == 0 && aliases_.erase(token) == 0) ++size_;
   slots_[slot] = static_cast<uint32_t>(id + 1);  // a token seen again takes its latest id
+  // The earlier string's slot stays: its probe passes over it now, and finds the alias.
+  if (has_[index] && tokens_[index] != token) aliases_.emplace(std::move(tokens_[index]), id);
   tokens_[index] = std::move(token);
   has_[index] = true;
 }
@@ -36,6 +38,11 @@ size_t Vocab::slot_of(std::string_view token) const {
     const uint32_t id_plus_one = slots_[slot];
     if (id_plus_one == 0 || tokens_[id_plus_one - 1] == token) return slot;
   }
+}
+
+std::optional<int64_t> Vocab::find_alias(std::string_view token) const {
+  const auto it = aliases_.find(token);
+  return it == aliases_.end() ? std::nullopt : std::optional<int64_t>(it->second);
 }
 
 void Vocab::rehash(size_t slot_count) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,7 +39,8 @@ class Vocab {
   std::optional<int64_t> find(std::string_view token) const {
     if (slots_.empty()) return std::nullopt;
     const uint32_t id_plus_one = slots_[slot_of(token)];
-    return id_plus_one == 0 ? std::nullopt : std::optional<int64_t>(id_plus_one - 1);
+    if (id_plus_one != 0) return id_plus_one - 1;
+    return aliases_.empty() ? std::nullopt : find_alias(token);
   }
   const std::string* token(int64_t id) const {
     return id >= 0 && static_cast<size_t>(id) < tokens_.size() && has_[static_cast<size_t>(id)]
@@ -52,11 +54,15 @@ class Vocab {
   // The slot holding `token`'s id + 1, or the empty slot (0) where it would go.
   size_t slot_of(std::string_view token) const;
   void rehash(size_t slot_count);
+  std::optional<int64_t> find_alias(std::string_view token) const;
 
   std::vector<std::string> tokens_;  // by id
   std::vector<bool> has_;            // ids may have gaps
   std::vector<uint32_t> slots_;      // id + 1 or 0, probed linearly from the token's hash
   size_t size_ = 0;                  // distinct token strings
+  // A vocab may give two strings one id (Hugging Face's map finds both); tokens_
+  // holds the latest, the earlier ones are kept here.
+  std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> aliases_;
 };
 
 class Model {

@@ -52,6 +52,21 @@ TEST(Vocab, FindsEveryTokenThroughGrowthGapsAndRepeats) {
   EXPECT_THROW(v.add("x", -1), Error);
 }
 
+TEST(Vocab, TwoStringsAtOneIdAreBothFoundAsInHuggingFacesMap) {
+  text::Vocab v;
+  v.add("a", 5);
+  v.add("b", 5);  // the later string is the id's token; the earlier one is still found
+  for (int64_t id = 100; id < 300; ++id) v.add("tok" + std::to_string(id), id);  // rehashes past the stale slot
+  EXPECT_EQ(v.find("a"), 5);
+  EXPECT_EQ(v.find("b"), 5);
+  ASSERT_NE(v.token(5), nullptr);
+  EXPECT_EQ(*v.token(5), "b");
+  v.add("a", 6);  // a string given a new id takes it, and is counted once
+  EXPECT_EQ(v.find("a"), 6);
+  EXPECT_EQ(v.find("b"), 5);
+  EXPECT_EQ(v.size(), 202u);
+}
+
 TEST(Bpe, APairListedTwiceTakesItsLastRankAsHuggingFaceDoes) {
   // tokenizers 0.20.3: BPE(vocab, merges=[("a","b"), ("b","c"), ("a","b")]) encodes "abc"
   // as ["a", "bc"]: its merge map keeps the later rank 2, so "b c" (rank 1) goes first.
