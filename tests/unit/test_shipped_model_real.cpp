@@ -93,12 +93,13 @@ TEST(ShippedModel, ReadsWholePasskeysInShortHeldOutDocuments) {
   E2LLM_REQUIRE_REAL_MODEL(encoder, kEncoder);
   E2LLM_REQUIRE_REAL_MODEL(decoder, kDecoder);
   const PasskeyScore score = read_held_out_passkeys(shipped_dir(), 200);
-  // The model of 2026-12-05 (long stage step 120) gets 12 and 5 of 12 here
-  // (21% whole of docs/model.md's 66 held-out short keys; chance is 1 in 1,000
-  // for three digits, 1 in 100,000 for a key). The margins allow for close
-  // greedy choices going the other way on another CPU's kernels.
+  // The model of 2026-12-06 (long stage step 380) gets 12 and 8 of 12 here,
+  // with OpenBLAS's Haswell, Zen and SkylakeX kernels alike (35% whole of
+  // docs/model.md's 66 held-out short keys; chance is 1 in 1,000 for three
+  // digits, 1 in 100,000 for a key). The margins allow for close greedy
+  // choices going the other way on another CPU's kernels.
   EXPECT_GE(score.right[2], score.documents - 2);
-  EXPECT_GE(score.right[4], 3);
+  EXPECT_GE(score.right[4], 5);
 }
 
 // The main job as a user runs it: no --model, no $E2LLM_MODEL, the document
