@@ -120,7 +120,7 @@ CausalLM load_causal_lm(const std::string& path, const DecoderOptions& options) 
   if (fs::path(path).extension() == ".gguf") {
     auto gguf = GgufFile::open(path);
     DecoderConfig config = DecoderConfig::from_json(gguf_to_hf_config(*gguf), path);
-    auto weights = open_weights(path);
+    auto weights = std::make_shared<GgufWeights>(std::move(gguf));  // one parse of the header
     auto lm = std::make_shared<CausalLMImpl>(config, *weights, options);
     lm->model_dir_ = fs::path(path).parent_path().string();
     lm->tokenizer_path_ = path;

@@ -304,6 +304,7 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) {
   else fail("{}: tokenizer.ggml.model '{}' is not supported (supported: gpt2, llama, bert)", path, v.model);
   auto tokenizer = std::make_unique<PipelineTokenizer>(std::move(p), v.special);
   v = GgufVocab();
+  file.reset();  // its parsed metadata (every token string again) before the trim, not after
   // Building the tables of a large vocabulary (Gemma 3's 262k tokens, whose
   // merges are derived from it) frees ~100 MB of temporaries in small blocks,
   // which glibc keeps in the heap; returned now, the weights' pages touched
