@@ -66,7 +66,7 @@
 #                and the haystack offset are seeded per example
 #   LIMIT        only the first N examples of each data file (0 = all; synthetic files are
 #                ordered length, depth, sample)
-#   MAX_TIME     seconds per eval run, 0 = none; the run is stopped with SIGINT and keeps its
+#   MAX_TIME     seconds per eval run, 0 = none; the run is stopped with SIGTERM and keeps its
 #                answers; run the script again to continue
 #   THREADS      CPU threads per e2llm process (default: all cores)
 #   DOCS         1: copy the heat maps to docs/results-passkey.png and docs/results-needle.png
@@ -138,7 +138,7 @@ mkdir -p "$out/data"
 out=$(cd "$out" && pwd)
 data=$out/data
 script_start=$(date +%s.%N)
-[ -f "$out/machine.txt" ] || e2llm info | grep -E "CPU|threads" > "$out/machine.txt"
+[ -f "$out/machine.txt" ] || e2llm info | grep -E "^CPU" > "$out/machine.txt"  # threads: per run, in eval.log
 
 # A setting the data files depend on: refuse to mix two in one OUT.
 stamp() {  # name value
@@ -365,7 +365,9 @@ run_eval() {  # dataset method data.jsonl
     echo "== $ds/$method: $before of $total answered, running$([ "$max_time" != 0 ] && echo " (at most $max_time s)")" >&2
   fi
   local timer=()
-  [ "$max_time" != 0 ] && timer=(timeout --signal=INT --kill-after=120 "$max_time")
+  # TERM, not INT: a job started in the background (`cmd &` in a script, nohup)
+  # inherits SIGINT ignored, and eval would answer on until the SIGKILL.
+  [ "$max_time" != 0 ] && timer=(timeout --signal=TERM --kill-after=120 "$max_time")
   start=$(date +%s.%N)
   rc=0
   {
@@ -382,9 +384,9 @@ run_eval() {  # dataset method data.jsonl
       # Score the answered prefix (nothing left to answer: no model is loaded).
       "${e2[@]}" "${args[@]}" --limit "$after" >> "$dir/eval.log" 2>&1 || true
     fi
-    if [ "$rc" = 124 ] || [ "$rc" = 130 ] || [ "$rc" = 137 ]; then
-      echo "partial $after $total stopped after ${elapsed} s (MAX_TIME)" > "$dir/status"
-      echo "== $ds/$method: stopped by MAX_TIME at $after of $total; run again to continue" >&2
+    if [ "$rc" = 124 ] || [ "$rc" = 130 ] || [ "$rc" = 137 ] || [ "$rc" = 143 ]; then
+      echo "partial $after $total stopped after ${elapsed} s (MAX_TIME or a signal)" > "$dir/status"
+      echo "== $ds/$method: stopped (MAX_TIME or a signal) at $after of $total; run again to continue" >&2
     else
       echo "failed $after $total exit $rc (see eval.log)" > "$dir/status"
       echo "== $ds/$method: FAILED (exit $rc), $after of $total answered; last lines of $dir/eval.log:" >&2
@@ -436,6 +438,9 @@ def run_info(ds, m):
     preds = jsonl(os.path.join(d, "predictions.jsonl"))
     info["preds"] = preds
     info["answer_s"] = sum(p.get("seconds", 0) for p in preds)
+    log = os.path.join(d, "eval.log")  # each call's command line: "### DATE e2llm [--threads N] eval ..."
+    calls = [l for l in open(log) if l.startswith("### ")] if os.path.exists(log) else []
+    info["threads"] = sorted({(l.split("--threads ", 1)[1].split()[0] if "--threads " in l else "all") for l in calls})
     inv = [l.split("\t") for l in open(os.path.join(d, "invocations.tsv"))] if os.path.exists(
         os.path.join(d, "invocations.tsv")) else []
     info["elapsed_s"] = sum(float(x[1]) for x in inv)
@@ -513,8 +518,9 @@ for title, dss, cols in tables:
             n = int(sc.get("n", 0))
             vals = "".join(f" {sc[k]:.2f} |" if k in sc else " |" for _, k in cols)
             per = info["answer_s"] / len(info["preds"]) if info["preds"] else 0
+            threads = "/".join(info["threads"]) or "?"
             rows.append(f"| {ds} | {m} | {n} |{vals} {given(info, m)} | {seconds(info['answer_s'])} "
-                        f"({per:.1f} s each) | {seconds(info['elapsed_s'])} | {state(info)} |")
+                        f"({per:.1f} s each, {threads} threads) | {seconds(info['elapsed_s'])} | {state(info)} |")
     if rows:
         p("")
         p(f"### {title}")
