@@ -22,9 +22,12 @@ void Vocab::add(std::string token, int64_t id) {
     tokens_.resize(index + 1);
     has_.resize(index + 1, false);
   }
-  if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));  // at most half full
+  if ((occupied_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));  // at most half full
   const size_t slot = slot_of(token);
-  if (slots_[slot] == 0 && aliases_.erase(token) == 0) ++size_;
+  if (slots_[slot] == 0) {
+    ++occupied_;
+    if (aliases_.erase(token) == 0) ++size_;
+  }
   slots_[slot] = static_cast<uint32_t>(id + 1);  // a token seen again takes its latest id
   // The earlier string's slot stays: its probe passes over it now, and finds the alias.
   if (has_[index] && tokens_[index] != token) aliases_.emplace(std::move(tokens_[index]), id);
@@ -47,8 +50,13 @@ std::optional<int64_t> Vocab::find_alias(std::string_view token) const {
 
 void Vocab::rehash(size_t slot_count) {
   std::vector<uint32_t> old = std::exchange(slots_, std::vector<uint32_t>(slot_count, 0));
-  for (uint32_t id_plus_one : old)
-    if (id_plus_one != 0) slots_[slot_of(tokens_[id_plus_one - 1])] = id_plus_one;
+  occupied_ = 0;
+  for (uint32_t id_plus_one : old) {
+    if (id_plus_one == 0) continue;
+    uint32_t& slot = slots_[slot_of(tokens_[id_plus_one - 1])];  // a left-behind slot lands on its id's own
+    occupied_ += slot == 0;
+    slot = id_plus_one;
+  }
 }
 
 Vocab read_vocab_object(const nlohmann::json& vocab, const std::string& where) {

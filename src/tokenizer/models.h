@@ -60,6 +60,7 @@ class Vocab {
   std::vector<bool> has_;            // ids may have gaps
   std::vector<uint32_t> slots_;      // id + 1 or 0, probed linearly from the token's hash
   size_t size_ = 0;                  // distinct token strings
+  size_t occupied_ = 0;              // non-zero slots, those an alias left behind included
   // A vocab may give two strings one id (Hugging Face's map finds both); tokens_
   // holds the latest, the earlier ones are kept here.
   std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> aliases_;

@@ -67,6 +67,21 @@ TEST(Vocab, TwoStringsAtOneIdAreBothFoundAsInHuggingFacesMap) {
   EXPECT_EQ(v.size(), 202u);
 }
 
+TEST(Vocab, StringsTradingOneIdBackAndForthKeepTheTableBounded) {
+  // Each trade leaves the earlier string's slot behind; the table must count
+  // those slots when it decides to grow, or it fills up and a probe never ends.
+  text::Vocab v;
+  for (int round = 0; round < 200; ++round) {
+    v.add("a", 5);
+    v.add("b", 5);
+  }
+  EXPECT_EQ(v.find("a"), 5);
+  EXPECT_EQ(v.find("b"), 5);
+  EXPECT_EQ(v.find("c"), std::nullopt);
+  EXPECT_EQ(*v.token(5), "b");
+  EXPECT_EQ(v.size(), 2u);
+}
+
 TEST(Bpe, APairListedTwiceTakesItsLastRankAsHuggingFaceDoes) {
   // tokenizers 0.20.3: BPE(vocab, merges=[("a","b"), ("b","c"), ("a","b")]) encodes "abc"
   // as ["a", "bc"]: its merge map keeps the later rank 2, so "b c" (rank 1) goes first.
