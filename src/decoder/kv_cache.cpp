@@ -77,6 +77,13 @@ KvCache::KvCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t ca
   lengths_ = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kInt64).device(device));
 }
 
+size_t KvCache::nbytes() const {
+  size_t n = 0;
+  for (const torch::Tensor& t : keys_) n += t.nbytes();
+  for (const torch::Tensor& t : values_) n += t.nbytes();
+  return n;
+}
+
 torch::Tensor KvCache::slot_valid() const { return valid_.narrow(1, 0, used_); }
 torch::Tensor KvCache::slot_positions() const { return positions_.narrow(1, 0, used_); }
 
@@ -155,6 +162,21 @@ void KvCache::append(const KvCache& other) {
   positions_ = joined(positions_, other.positions_, 1);
   lengths_ = torch::cat({lengths_, other.lengths_});
   used_ = used;
+}
+
+KvCache KvCache::resized(int64_t capacity, int64_t keep) const {
+  E2LLM_CHECK(!empty(), "KV cache resized(): the cache is empty");
+  if (keep < 0) keep = used_;
+  E2LLM_CHECK(keep <= used_, "KV cache resized(): cannot keep {} slots of {} in use", keep, used_);
+  E2LLM_CHECK(capacity >= keep, "KV cache resized(): {} slots cannot hold the {} kept", capacity, keep);
+  KvCache out;
+  for (const torch::Tensor& k : keys_) out.keys_.push_back(resized_slots(k, 2, keep, capacity));
+  for (const torch::Tensor& v : values_) out.values_.push_back(resized_slots(v, 2, keep, capacity));
+  out.valid_ = resized_slots(valid_, 1, keep, capacity);
+  out.positions_ = resized_slots(positions_, 1, keep, capacity);
+  out.lengths_ = out.valid_.sum(1);
+  out.used_ = keep;
+  return out;
 }
 
 }  // namespace e2llm

@@ -79,6 +79,20 @@ struct E2llmModel::Parts {
   std::unordered_multimap<size_t, CachedContext> pooled_cache;
   size_t pooled_cache_bytes = 0;
   int64_t pooled_cache_hits = 0;
+  // The last context generate() read while frozen (inference), whose next
+  // question continues its decoder state. Only the last: memory stays one
+  // document's KV cache however many documents pass (evaluation asks a
+  // document's questions one after another; the server keeps its own).
+  std::vector<std::vector<int64_t>> last_read_ids;
+  std::shared_ptr<const ReadDocument> last_read;
+
+  CachedContext* find(const std::vector<std::vector<int64_t>>& ids);
+  void forget() {
+    pooled_cache.clear();
+    pooled_cache_bytes = 0;
+    last_read_ids.clear();
+    last_read.reset();
+  }
 };
 
 namespace {
@@ -96,6 +110,13 @@ bool any_trainable(torch::nn::Module& module) {
   return false;
 }
 }  // namespace
+
+E2llmModel::Parts::CachedContext* E2llmModel::Parts::find(const std::vector<std::vector<int64_t>>& ids) {
+  auto [first, last] = pooled_cache.equal_range(hash_chunks(ids));
+  for (auto it = first; it != last; ++it)
+    if (it->second.ids == ids) return &it->second;
+  return nullptr;
+}
 
 E2llmModel::E2llmModel(E2llmConfig config, bool quantized_decoder)
     : config_(std::move(config)), device_(parse_device(config_.device)), parts_(std::make_unique<Parts>()) {
@@ -263,12 +284,9 @@ std::vector<torch::Tensor> E2llmModel::encode_contexts(std::span<const ChunkedCo
 torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
                                       const std::function<void(size_t, size_t)>& after_batch) {
   E2LLM_CHECK(!context.ids.empty(), "e2llm: the context has no tokens to encode");
-  const size_t key = hash_chunks(context.ids);
-  auto [first, last] = parts_->pooled_cache.equal_range(key);
-  for (auto it = first; it != last; ++it) {
-    if (it->second.ids != context.ids) continue;
+  if (const Parts::CachedContext* cached = parts_->find(context.ids)) {
     ++parts_->pooled_cache_hits;
-    return it->second.pooled;
+    return cached->pooled;
   }
   torch::Tensor pooled;
   {
@@ -282,12 +300,9 @@ torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
   const size_t capacity = static_cast<size_t>(config_.pooled_cache_mb) << 20;
   size_t bytes = pooled.nbytes();
   for (const auto& chunk : context.ids) bytes += chunk.size() * sizeof(int64_t);
-  if (parts_->pooled_cache_bytes + bytes > capacity) {
-    parts_->pooled_cache.clear();
-    parts_->pooled_cache_bytes = 0;
-  }
+  if (parts_->pooled_cache_bytes + bytes > capacity) parts_->forget();
   if (bytes <= capacity) {
-    parts_->pooled_cache.emplace(key, Parts::CachedContext{context.ids, pooled});
+    parts_->pooled_cache.emplace(hash_chunks(context.ids), Parts::CachedContext{context.ids, pooled});
     parts_->pooled_cache_bytes += bytes;
   }
   return pooled;
@@ -295,14 +310,25 @@ torch::Tensor E2llmModel::pool_chunks(const ChunkedContext& context,
 
 int64_t E2llmModel::pooled_cache_hits() const { return parts_->pooled_cache_hits; }
 
-std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
-                                          const std::vector<int64_t>& answer_ids) const {
+std::vector<Segment> E2llmModel::document_segments(const torch::Tensor& soft) const {
   const torch::ScalarType dtype = torch_dtype(config_);
   std::vector<Segment> segments;
   if (!parts_->prefix_ids.empty()) segments.push_back(Segment::tokens(parts_->prefix_ids));
   if (config_.markers) segments.push_back(Segment::soft(parts_->marker_begin.unsqueeze(0).to(dtype)));
   segments.push_back(Segment::soft(soft));
   if (config_.markers) segments.push_back(Segment::soft(parts_->marker_end.unsqueeze(0).to(dtype)));
+  return segments;
+}
+
+size_t ReadDocument::bytes() const { return soft.nbytes() + state.cache.nbytes(); }
+
+ReadDocument E2llmModel::read(const torch::Tensor& soft) {
+  return ReadDocument{soft, prefill_state(*decoder_, document_segments(soft))};
+}
+
+std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
+                                          const std::vector<int64_t>& answer_ids) const {
+  std::vector<Segment> segments = document_segments(soft);
   std::string rendered = replace_all(config_.prompt_template, "{prompt}", prompt);
   segments.push_back(Segment::tokens(decoder_tokenizer_->encode(rendered, false).ids));
   if (!answer_ids.empty()) segments.push_back(Segment::tokens(answer_ids, true));
@@ -316,15 +342,34 @@ std::vector<int64_t> E2llmModel::answer_ids(const std::string& text, int64_t max
   return ids;
 }
 
-std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
-                                 const AnswerOptions& options, AnswerTiming* timing) {
-  torch::NoGradGuard no_grad;
-  AnswerTiming t;
+bool E2llmModel::frozen() {
+  if (parts_->marker_begin.requires_grad() || parts_->marker_end.requires_grad()) return false;
+  return !any_trainable(*decoder_) && !any_trainable(*parts_->adapter) && !any_trainable(encoder_->module()) &&
+         !any_trainable(*parts_->pooler);
+}
+
+void E2llmModel::freeze() {
+  for (auto& [name, t] : named_state()) t.requires_grad_(false);
+  for (torch::Tensor& p : decoder_->parameters()) p.requires_grad_(false);
+  for (torch::Tensor& p : encoder_->module().parameters()) p.requires_grad_(false);
+}
+
+std::shared_ptr<const ReadDocument> E2llmModel::read_context(const ChunkedContext& chunked,
+                                                            const AnswerOptions& options, AnswerTiming& t) {
+  const size_t total = chunked.ids.size();
+  const bool remember = frozen();
+  if (remember && parts_->last_read && parts_->last_read_ids == chunked.ids) {
+    ++parts_->pooled_cache_hits;
+    if (options.on_encoded) {  // at once done
+      options.on_encoded(0, total);
+      options.on_encoded(total, total);
+    }
+    return parts_->last_read;
+  }
+  parts_->last_read.reset();  // its memory is free before this document's is taken
   auto start = Clock::now();
-  ChunkedContext chunked = chunk_context(context);
   torch::Tensor soft;
   if (options.on_encoded) {
-    const size_t total = chunked.ids.size();
     size_t done = 0;
     options.on_encoded(0, total);
     soft = encode_chunks(chunked, [&](size_t now, size_t all) { options.on_encoded(done = now, all); });
@@ -333,10 +378,29 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
     soft = encode_chunks(chunked);
   }
   t.encode_s = seconds_since(start);
+  start = Clock::now();
+  auto read = std::make_shared<const ReadDocument>(this->read(soft));
+  t.prefill_s = seconds_since(start);
+  if (remember) {
+    parts_->last_read_ids = chunked.ids;
+    parts_->last_read = read;
+  }
+  return read;
+}
+
+std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
+                                 const AnswerOptions& options, AnswerTiming* timing) {
+  torch::NoGradGuard no_grad;
+  AnswerTiming t;
+  ChunkedContext chunked = chunk_context(context);
+  // The document is prefilled apart from the question whether or not it is
+  // remembered, so that an answer does not depend on what came before it.
+  std::shared_ptr<const ReadDocument> read = read_context(chunked, options, t);
   t.chunks = static_cast<int64_t>(chunked.chunks.size());
   t.context_tokens = chunked.context_tokens;
-  t.soft_tokens = soft.size(0) + (config_.markers ? 2 : 0);
-  spdlog::debug("e2llm: {} chunks of {} encoder tokens encoded in {:.3f} s", t.chunks, t.context_tokens, t.encode_s);
+  t.soft_tokens = read->soft.size(0) + (config_.markers ? 2 : 0);
+  spdlog::debug("e2llm: {} chunks of {} encoder tokens encoded in {:.3f} s, read in {:.3f} s", t.chunks,
+                t.context_tokens, t.encode_s, t.prefill_s);
 
   GenerateOptions generation;
   generation.sampling = options.sampling;
@@ -344,8 +408,9 @@ std::string E2llmModel::generate(const std::string& context, const std::string& 
   generation.stop.stop_strings = options.stop_strings;
   generation.stop.ignore_eos = options.ignore_eos;
   generation.on_text = options.on_text;
-  GenerateResult result = e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(soft, prompt), generation);
-  t.prefill_s = result.prefill_seconds;
+  GenerateResult result =
+      e2llm::generate(*decoder_, *decoder_tokenizer_, assemble(read->soft, prompt), generation, &read->state);
+  t.prefill_s += result.prefill_seconds;
   t.decode_s = result.decode_seconds;
   t.generated_tokens = result.generated_tokens();
   spdlog::debug("e2llm: prefill {} positions in {:.3f} s, {} tokens decoded in {:.3f} s", result.prompt_tokens,
@@ -379,14 +444,14 @@ std::vector<std::pair<std::string, torch::Tensor>> E2llmModel::named_trainable()
 }
 
 void E2llmModel::load_state(const std::map<std::string, torch::Tensor>& tensors) {
-  parts_->pooled_cache.clear();  // encoder LoRA / pooling may change below
-  parts_->pooled_cache_bytes = 0;
+  parts_->forget();  // encoder LoRA / pooling may change below
   copy_named_tensors(named_state(), tensors, "e2llm checkpoint");
 }
 
 std::vector<BaseModelIdentity> E2llmModel::base_models() const { return identities_; }
 
 void E2llmModel::merge_lora() {
+  parts_->forget();
   nn::merge_lora(encoder_->module());
   nn::merge_lora(*decoder_);
 }
@@ -422,6 +487,7 @@ std::unique_ptr<E2llmModel> load_e2llm(const std::string& checkpoint, const std:
   // Encoding a long document is the larger part of an answer, and the
   // adapters' extra products took ~20% of it (docs/efficiency.md).
   model->merge_lora();
+  model->freeze();
   return model;
 }
 

@@ -31,7 +31,8 @@ BatchGenerator::BatchGenerator(CausalLMImpl& lm, std::function<std::unique_ptr<T
 
 BatchGenerator::~BatchGenerator() = default;
 
-void BatchGenerator::add(const std::vector<Segment>& prompt, GenerateOptions options, Done done, Failed failed) {
+void BatchGenerator::add(const std::vector<Segment>& prompt, GenerateOptions options, Done done, Failed failed,
+                         const PromptState* start_state) {
   auto entry = std::unique_ptr<Entry>(
       new Entry{std::move(options), make_decoder_(), nullptr, std::move(done), std::move(failed)});
   entry->sequence = std::make_unique<GeneratingSequence>(lm_, prompt, *entry->decoder, entry->options);
@@ -39,9 +40,9 @@ void BatchGenerator::add(const std::vector<Segment>& prompt, GenerateOptions opt
   if (entry->sequence->done()) return entry->done(result);
 
   torch::InferenceMode inference;
-  KvCache cache = lm_.new_cache(1, result.prompt_tokens + entry->options.stop.max_new_tokens);
+  KvCache cache;
   const auto start = Clock::now();
-  torch::Tensor logits = lm_.prefill(prompt, cache);
+  torch::Tensor logits = prefill_prompt(lm_, prompt, start_state, entry->options.stop.max_new_tokens, cache);
   result.prefill_seconds = seconds_since(start);
   cache_.append(cache);
   logits_ = logits_.defined() ? torch::cat({logits_, logits}) : logits;

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "e2llm/core/error.h"
@@ -93,16 +94,43 @@ int64_t GeneratingSequence::next(const torch::Tensor& logits) {
   return id;
 }
 
+PromptState prefill_state(CausalLMImpl& lm, const std::vector<Segment>& prompt, const PromptState* start) {
+  torch::InferenceMode inference;
+  E2LLM_CHECK(prompt_length(prompt) > 0, "prefill_state: the prompt is empty");
+  PromptState state;
+  state.segments = prompt.size();
+  prefill_prompt(lm, prompt, start, 0, state.cache);
+  return state;
+}
+
+torch::Tensor prefill_prompt(CausalLMImpl& lm, const std::vector<Segment>& prompt, const PromptState* start,
+                             int64_t new_tokens, KvCache& cache) {
+  if (!start) {
+    cache = lm.new_cache(1, prompt_length(prompt) + new_tokens);
+    return lm.prefill(prompt, cache);
+  }
+  E2LLM_CHECK(start->segments < prompt.size(),
+              "generate: the prompt has {} segments, the state holds {}: nothing follows it", prompt.size(),
+              start->segments);
+  const std::vector<Segment> held(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(start->segments));
+  const std::vector<Segment> rest(prompt.begin() + static_cast<std::ptrdiff_t>(start->segments), prompt.end());
+  E2LLM_CHECK(prompt_length(held) == start->positions(),
+              "generate: the state holds {} positions, the prompt's first {} segments {}", start->positions(),
+              start->segments, prompt_length(held));
+  cache = start->cache.resized(start->positions() + prompt_length(rest) + new_tokens);
+  return lm.prefill(rest, cache);
+}
+
 GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, TokenTextDecoder& decoder,
-                        const GenerateOptions& options) {
+                        const GenerateOptions& options, const PromptState* start_state) {
   GeneratingSequence sequence(lm, prompt, decoder, options);
   GenerateResult& result = sequence.result();
   if (sequence.done()) return result;
 
   torch::InferenceMode inference;
-  KvCache cache = lm.new_cache(1, result.prompt_tokens + options.stop.max_new_tokens);
+  KvCache cache;
   auto start = Clock::now();
-  torch::Tensor logits = lm.prefill(prompt, cache);
+  torch::Tensor logits = prefill_prompt(lm, prompt, start_state, options.stop.max_new_tokens, cache);
   result.prefill_seconds = seconds_since(start);
 
   start = Clock::now();
@@ -111,6 +139,39 @@ GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, To
     ++result.decode_steps;
   }
   result.decode_seconds = seconds_since(start);
+  return result;
+}
+
+void PromptPrefixCache::keep(const std::vector<int64_t>& head) {
+  reused_ = std::mismatch(head.begin(), head.end(), ids_.begin(), ids_.end()).first - head.begin();
+  if (ids_ == head) return;
+  PromptState shared;
+  if (reused_ > 0) shared = PromptState{state_.cache.resized(reused_, reused_), 1};
+  state_ = {};  // its memory goes before the new state's is taken
+  ids_.clear();
+  if (reused_ == static_cast<int64_t>(head.size())) {
+    state_ = std::move(shared);
+  } else {
+    const auto split = head.begin() + reused_;
+    const Segment before = Segment::tokens({head.begin(), split}), rest = Segment::tokens({split, head.end()});
+    state_ = reused_ > 0 ? prefill_state(lm_, {before, rest}, &shared) : prefill_state(lm_, {rest});
+  }
+  state_.segments = 1;  // the shared tokens and the rest: the next prompt's one head segment
+  ids_ = head;
+}
+
+GenerateResult PromptPrefixCache::generate(const std::vector<int64_t>& ids, TokenTextDecoder& decoder,
+                                           const GenerateOptions& options) {
+  E2LLM_CHECK(!ids.empty(), "generate: the prompt is empty");
+  reused_ = 0;
+  if (ids.size() == 1) return e2llm::generate(lm_, {Segment::tokens(ids)}, decoder, options);
+  const std::vector<int64_t> head(ids.begin(), ids.end() - 1);
+  const auto start = Clock::now();
+  keep(head);
+  const double kept_prefill = seconds_since(start);
+  GenerateResult result =
+      e2llm::generate(lm_, {Segment::tokens(head), Segment::tokens({ids.back()})}, decoder, options, &state_);
+  result.prefill_seconds += kept_prefill;
   return result;
 }
 

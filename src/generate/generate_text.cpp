@@ -23,9 +23,15 @@ std::unique_ptr<TokenTextDecoder> make_text_decoder(const Tokenizer& tokenizer) 
 }
 
 GenerateResult generate(CausalLMImpl& lm, const Tokenizer& tokenizer, const std::vector<Segment>& prompt,
-                        const GenerateOptions& options) {
+                        const GenerateOptions& options, const PromptState* start) {
   StreamingTokenizerDecoder decoder(tokenizer);
-  return generate(lm, prompt, decoder, options);
+  return generate(lm, prompt, decoder, options, start);
+}
+
+GenerateResult PromptPrefixCache::generate(const Tokenizer& tokenizer, const std::vector<int64_t>& ids,
+                                           const GenerateOptions& options) {
+  StreamingTokenizerDecoder decoder(tokenizer);
+  return generate(ids, decoder, options);
 }
 
 }  // namespace e2llm

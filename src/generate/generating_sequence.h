@@ -38,6 +38,12 @@ class Tokenizer;
 // (generate_text.cpp).
 std::unique_ptr<TokenTextDecoder> make_text_decoder(const Tokenizer& tokenizer);
 
+// A new cache (batch 1) with `prompt` prefilled and room for `new_tokens`
+// more; with `start`, a copy of its cache and only the segments after it.
+// Returns the logits of the prompt's last position ([1, vocab]).
+torch::Tensor prefill_prompt(CausalLMImpl& lm, const std::vector<Segment>& prompt, const PromptState* start,
+                             int64_t new_tokens, KvCache& cache);
+
 class GeneratingSequence {
  public:
   // `decoder` and `options` must outlive the sequence (the callback is kept by reference).

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <list>
 #include <mutex>
 
 #include "e2llm/core/error.h"
@@ -34,6 +35,36 @@ int64_t unix_now() {
 
 // Thrown from the streaming callback to abandon a job whose client left.
 struct Cancelled {};
+
+// The decoder's state after reading a list of documents, by their ids in
+// order, least recently used first out past `capacity` bytes: the next
+// question about the same documents prefills only itself. Compute thread only.
+class ReadCache {
+ public:
+  explicit ReadCache(size_t capacity) : capacity_(capacity) {}
+  std::shared_ptr<const ReadDocument> get(const std::string& key) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      entries_.splice(entries_.begin(), entries_, it);
+      return it->second;
+    }
+    return nullptr;
+  }
+  void put(const std::string& key, std::shared_ptr<const ReadDocument> read) {
+    const size_t bytes = read->bytes();
+    if (bytes > capacity_) return;
+    entries_.emplace_front(key, std::move(read));
+    bytes_ += bytes;
+    while (bytes_ > capacity_) {
+      bytes_ -= entries_.back().second->bytes();
+      entries_.pop_back();
+    }
+  }
+
+ private:
+  size_t capacity_, bytes_ = 0;
+  std::list<std::pair<std::string, std::shared_ptr<const ReadDocument>>> entries_;  // most recent first
+};
 
 // How often a waiting request looks whether its client is still there.
 constexpr auto kClientCheckInterval = std::chrono::milliseconds(100);
@@ -118,13 +149,17 @@ struct EventChannel {
 
 struct Server::State {
   State(std::function<std::unique_ptr<E2llmModel>()> load, ServerOptions opts)
-      : options(std::move(opts)), load_model(std::move(load)), compute(static_cast<size_t>(options.max_queue)) {}
+      : options(std::move(opts)),
+        load_model(std::move(load)),
+        reads(static_cast<size_t>(options.read_cache_mb) << 20),
+        compute(static_cast<size_t>(options.max_queue)) {}
 
   ServerOptions options;
   std::function<std::unique_ptr<E2llmModel>()> load_model;
   std::unique_ptr<E2llmModel> model;        // used on the compute thread only
   std::unique_ptr<DocumentStore> store;     // thread-safe
   std::unique_ptr<BatchGenerator> batch;    // the answers being decoded, compute thread only
+  ReadCache reads;                          // compute thread only
   std::string fingerprint;
   std::atomic<bool> ready{false}, stopping{false}, listening{false}, listen_returned{false};
   std::string load_error;                   // set before stop() when loading failed
@@ -246,7 +281,12 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   }
   result->encode_ms = ms_since(start);
   if (cancelled()) throw Cancelled{};
-  const torch::Tensor soft = model->adapt(torch::cat(pooled));
+  // The same documents in the same order were read for an earlier question:
+  // only this question is prefilled.
+  const std::string read_key = fmt::format("{}", fmt::join(result->documents, " "));
+  std::shared_ptr<const ReadDocument> read = reads.get(read_key);
+  if (read) ++metrics.read_hits;
+  const torch::Tensor soft = read ? read->soft : model->adapt(torch::cat(pooled));
   const std::vector<Segment> prompt = model->assemble(soft, r.prompt);
   // Like OpenAI: a prompt plus max_tokens past the decoder's window is
   // refused; without max_tokens the answer gets what the window leaves.
@@ -263,6 +303,12 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
                                 prompt_positions, soft.size(0), soft.size(0) / std::max<int64_t>(1, pooled[0].size(1)),
                                 std::max<int64_t>(max_tokens, 1), window),
                     "context_length_exceeded");
+  const auto read_start = Clock::now();
+  if (!read) {
+    read = std::make_shared<const ReadDocument>(model->read(soft));
+    reads.put(read_key, read);
+  }
+  const double read_ms = ms_since(read_start);
   GenerateOptions generation;
   generation.stop.max_new_tokens = max_tokens;
   generation.stop.stop_strings = r.stop;
@@ -281,18 +327,18 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   while (static_cast<int64_t>(batch->size()) >= options.parallel) step_batch();
   batch->add(
       prompt, std::move(generation),
-      [this, result, done](GenerateResult g) {
+      [this, result, done, read_ms](GenerateResult g) {
         result->text = g.text;
         result->finish_reason = g.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
         result->prompt_tokens = g.prompt_tokens;
         result->completion_tokens = g.generated_tokens();
-        result->prefill_ms = g.prefill_seconds * 1000;
+        result->prefill_ms = read_ms + g.prefill_seconds * 1000;
         result->decode_ms = g.decode_seconds * 1000;
         metrics.prompt_tokens += static_cast<uint64_t>(result->prompt_tokens);
         metrics.generated_tokens += static_cast<uint64_t>(result->completion_tokens);
         done(*result);
       },
-      std::move(failed));
+      std::move(failed), &read->state);
   metrics.decoding = static_cast<int64_t>(batch->size());
 }
 

@@ -54,6 +54,9 @@ std::string ServerMetrics::prometheus(int64_t store_bytes, int64_t store_documen
                 static_cast<double>(store_hits.load()));
   out += metric("e2llm_store_misses_total", "counter", "Documents that had to be encoded.",
                 static_cast<double>(store_misses.load()));
+  out += metric("e2llm_read_hits_total", "counter",
+                "Answers that continued the decoder's state after reading their documents instead of prefilling them.",
+                static_cast<double>(read_hits.load()));
   out += metric("e2llm_store_bytes", "gauge", "Bytes of the document store.", static_cast<double>(store_bytes));
   out += metric("e2llm_store_documents", "gauge", "Documents in the store.", static_cast<double>(store_documents));
   out += metric("e2llm_store_evictions_total", "counter", "Documents dropped as least recently used.",

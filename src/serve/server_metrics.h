@@ -27,7 +27,7 @@ struct ServerMetrics {
   std::atomic<int64_t> requests_running{0}, requests_queued{0}, decoding{0};
   std::atomic<uint64_t> requests_ok{0}, requests_client_error{0}, requests_server_error{0}, requests_rejected{0},
       requests_cancelled{0};
-  std::atomic<uint64_t> encoder_chunks{0}, store_hits{0}, store_misses{0};
+  std::atomic<uint64_t> encoder_chunks{0}, store_hits{0}, store_misses{0}, read_hits{0};
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0}, decode_steps{0};
   Histogram request_seconds, first_token_seconds;
 

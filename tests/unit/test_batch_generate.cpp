@@ -130,6 +130,92 @@ TEST_F(BatchGenerate, AbandonFailsEverySequenceAndZeroBudgetFinishesAtOnce) {
   EXPECT_TRUE(b.empty());
 }
 
+// A prompt state (E2LLM: a document as read) serves any number of prompts
+// that begin with its segments: each gets the tokens of prefilling the whole
+// prompt, alone or in a batch, and the state itself never changes.
+TEST_F(BatchGenerate, APromptStateContinuesLikeTheWholePromptAndStaysAsItWas) {
+  torch::manual_seed(5);
+  const std::vector<Segment> document = {Segment::tokens({1, 17, 42, 99}),
+                                         Segment::soft(torch::randn({6, lm_->config().hidden_size}))};
+  const PromptState state = prefill_state(*lm_, document);
+  ASSERT_EQ(state.positions(), 10);
+  const std::vector<std::vector<int64_t>> questions = {{5, 6}, {200, 3, 8, 8}, {7}};
+  BatchGenerator b = batch();
+  std::map<size_t, GenerateResult> batched;
+  for (size_t i = 0; i < questions.size(); ++i) {
+    std::vector<Segment> prompt = document;
+    prompt.push_back(Segment::tokens(questions[i]));
+    const GenerateOptions o = options(8, i == 1 ? 99 : 0);
+    IdDecoder whole_decoder, continued_decoder;
+    const GenerateResult whole = generate(*lm_, prompt, whole_decoder, o);
+    const GenerateResult continued = generate(*lm_, prompt, continued_decoder, o, &state);
+    EXPECT_EQ(continued.ids, whole.ids) << "question " << i;
+    EXPECT_EQ(continued.prompt_tokens, whole.prompt_tokens);
+    b.add(prompt, o, [&batched, i](GenerateResult r) { batched[i] = std::move(r); },
+          [](std::exception_ptr) { ADD_FAILURE() << "a sequence failed"; }, &state);
+    batched[i + 100] = whole;
+  }
+  while (!b.empty()) b.step();
+  for (size_t i = 0; i < questions.size(); ++i) EXPECT_EQ(batched[i].ids, batched[i + 100].ids) << "question " << i;
+  EXPECT_EQ(state.positions(), 10);
+  EXPECT_EQ(state.cache.capacity(), 10);  // copies grew, the state did not
+
+  // A prompt whose first segments are not the state's, or that ends with them, is refused.
+  IdDecoder decoder;
+  const std::vector<Segment> other = {Segment::tokens({1, 17, 42}),
+                                      Segment::soft(torch::randn({6, lm_->config().hidden_size})), Segment::tokens({5})};
+  EXPECT_THROW(generate(*lm_, other, decoder, options(4), &state), Error);
+  EXPECT_THROW(generate(*lm_, document, decoder, options(4), &state), Error);
+}
+
+// Prompts that share a start with the one before prefill only the rest, and
+// get the tokens of prefilling them whole: a longer, shorter, equal or
+// unrelated prompt alike.
+TEST_F(BatchGenerate, PromptPrefixCacheReusesWhatPromptsShareAndAnswersAsAlone) {
+  PromptPrefixCache cache(*lm_);
+  const std::vector<int64_t> document = {1, 17, 42, 99, 5, 31, 7, 7, 12};
+  auto with = [&](std::vector<int64_t> tail) {
+    std::vector<int64_t> ids = document;
+    ids.insert(ids.end(), tail.begin(), tail.end());
+    return ids;
+  };
+  const std::vector<std::pair<std::vector<int64_t>, int64_t>> asked = {
+      {with({3, 8}), 0},             // nothing kept yet
+      {with({4, 4, 4}), 9},          // the document
+      {with({4, 4, 4}), 11},         // all but the last token
+      {with({4, 4}), 10},            // a prefix of the kept tokens
+      {{1, 17, 42, 200, 6}, 3},      // a prompt that leaves the document early
+      {{250, 2}, 0},                 // nothing in common
+      {{9}, 0}};                     // one token: nothing to keep
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const GenerateOptions o = options(6, i == 2 ? 13 : 0);
+    IdDecoder decoder;
+    const GenerateResult cached = cache.generate(asked[i].first, decoder, o);
+    EXPECT_EQ(cached.ids, alone(asked[i].first, o).ids) << "prompt " << i;
+    EXPECT_EQ(cached.prompt_tokens, static_cast<int64_t>(asked[i].first.size())) << "prompt " << i;
+    EXPECT_EQ(cache.reused_tokens(), asked[i].second) << "prompt " << i;
+  }
+}
+
+TEST(KvCacheResized, CopiesTheSlotsInUseIntoTheNewRoomAndLeavesTheOriginal) {
+  KvCache a(1, 1, 1, 3, 2);
+  a.write(0, torch::full({1, 1, 3, 2}, 4.0), torch::full({1, 1, 3, 2}, 5.0));
+  a.advance(torch::ones({1, 3}, torch::kBool), torch::arange(3).view({1, 3}));
+  KvCache b = a.resized(5);
+  EXPECT_EQ(b.capacity(), 5);
+  EXPECT_EQ(b.used(), 3);
+  EXPECT_TRUE(torch::equal(b.lengths(), a.lengths()));
+  auto [k, v] = b.write(0, torch::zeros({1, 1, 2, 2}), torch::zeros({1, 1, 2, 2}));
+  EXPECT_TRUE(torch::equal(k.narrow(2, 0, 3), torch::full({1, 1, 3, 2}, 4.0)));
+  EXPECT_TRUE(torch::equal(v.narrow(2, 0, 3), torch::full({1, 1, 3, 2}, 5.0)));
+  b.advance(torch::ones({1, 2}, torch::kBool), torch::arange(3, 5).view({1, 2}));
+  EXPECT_EQ(b.lengths().item<int64_t>(), 5);
+  EXPECT_EQ(a.lengths().item<int64_t>(), 3);  // the original is untouched
+  EXPECT_EQ(a.capacity(), 3);
+  EXPECT_EQ(a.nbytes(), 2u * 3 * 2 * sizeof(float));
+  EXPECT_THROW(a.resized(2), Error);
+}
+
 TEST(KvCacheAppend, KeepsEachSidesSlotsAndMarksThePaddingInvalid) {
   KvCache a(2, 1, 1, 6, 2), b(2, 2, 1, 4, 2);
   a.write(0, torch::ones({1, 1, 3, 2}), torch::ones({1, 1, 3, 2}));

@@ -461,6 +461,45 @@ TEST_F(Fixture, FrozenEncoderSideEncodesEachContextOnce) {
   EXPECT_EQ(model.pooled_cache_hits(), 1);
 }
 
+// Inference (freeze(), as load_e2llm does): a document is encoded and
+// prefilled once; later questions about it continue that decoder state and
+// answer exactly as a model that remembers nothing does.
+TEST_F(Fixture, AFrozenModelReadsEachDocumentOnceAndAnswersAsBefore) {
+  E2llmConfig config = test::tiny_e2llm_config(models);
+  torch::manual_seed(0);
+  E2llmModel remembering(config);
+  torch::manual_seed(0);
+  E2llmModel forgetful(config);
+  EXPECT_FALSE(remembering.frozen());
+  remembering.freeze();
+  EXPECT_TRUE(remembering.frozen());
+  EXPECT_TRUE(remembering.named_trainable().empty());
+  AnswerOptions options(6);
+  options.ignore_eos = true;
+  const std::vector<std::pair<size_t, std::string>> asked = {
+      {0, examples[0].prompt}, {0, examples[1].prompt}, {1, examples[1].prompt}, {0, examples[0].prompt}};
+  std::vector<AnswerTiming> timings;
+  for (const auto& [doc, prompt] : asked) {
+    AnswerTiming t;
+    const std::string answer = remembering.generate(examples[doc].context, prompt, options, &t);
+    EXPECT_EQ(answer, forgetful.generate(examples[doc].context, prompt, options)) << "document " << doc;
+    timings.push_back(t);
+  }
+  EXPECT_EQ(remembering.pooled_cache_hits(), 2);  // the 2nd and 4th questions
+  EXPECT_EQ(forgetful.pooled_cache_hits(), 0);     // trainable: nothing remembered
+  EXPECT_GT(timings[0].encode_s, 0);
+  EXPECT_EQ(timings[1].encode_s, 0);
+  EXPECT_EQ(timings[1].soft_tokens, timings[0].soft_tokens);
+  EXPECT_GT(timings[2].encode_s, 0);
+  // Loading state forgets what was read.
+  std::map<std::string, torch::Tensor> state;
+  for (auto& [name, t] : remembering.named_state()) state[name] = t.detach().clone();
+  remembering.load_state(state);
+  AnswerTiming after;
+  remembering.generate(examples[0].context, examples[0].prompt, options, &after);
+  EXPECT_GT(after.encode_s, 0);
+}
+
 TEST_F(Fixture, TrainableEncoderLoraIsNeverCached) {
   torch::manual_seed(0);
   E2llmModel model(test::tiny_e2llm_config(models));  // encoder LoRA rank 4, trained

@@ -268,6 +268,7 @@ TEST_F(ServerTest, ChatStreamedEqualsNotStreamedAndUsageAddsUp) {
   const nlohmann::json& usage_chunk = events.back();
   EXPECT_TRUE(usage_chunk["choices"].empty());
   EXPECT_EQ(usage_chunk["usage"], usage);
+  EXPECT_EQ(metric(c, "e2llm_read_hits_total"), 1) << "the second question read the document again";
 
   // "ignore_eos" (as vLLM and llama-server take it): exactly max_tokens tokens.
   nlohmann::json exact = chat_body(id, "what did the team decide");
@@ -275,6 +276,25 @@ TEST_F(ServerTest, ChatStreamedEqualsNotStreamedAndUsageAddsUp) {
   const nlohmann::json forced = post_json(c, "/v1/chat/completions", exact);
   EXPECT_EQ(forced["usage"]["completion_tokens"], 12);
   EXPECT_EQ(forced["choices"][0]["finish_reason"], "length");
+}
+
+// Without the read cache every question prefills its documents again, and
+// gets the same answer.
+TEST_F(ServerTest, WithoutTheReadCacheAnswersAreTheSame) {
+  std::string remembered;
+  for (int64_t mb : {512, 0}) {
+    ServerOptions options;
+    options.read_cache_mb = mb;
+    RunningServer s(loader(), options);
+    auto c = s.client();
+    const std::string id = post_json(c, "/v1/documents", {{"text", document_text(6)}})["id"];
+    post_json(c, "/v1/chat/completions", chat_body(id, "what was decided about the budget"));
+    const nlohmann::json again = post_json(c, "/v1/chat/completions", chat_body(id, "what did the team decide"));
+    const std::string answer = again["choices"][0]["message"]["content"];
+    EXPECT_EQ(metric(c, "e2llm_read_hits_total"), mb > 0 ? 1 : 0);
+    if (mb > 0) remembered = answer;
+    else EXPECT_EQ(answer, remembered);
+  }
 }
 
 TEST_F(ServerTest, CompletionsAndInlineContextAndStop) {

@@ -97,6 +97,12 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
                   "Largest store; the least recently used documents are dropped past it")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--read-cache-mb", a->server.read_cache_mb,
+                  "Memory for the decoder's state after reading documents (their KV cache, ~25 MB for a QMSum "
+                  "meeting with SmolLM2), so further questions about the same documents prefill only themselves; "
+                  "least recently used first out, 0 keeps none")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--api-key", a->server.api_key, "Require 'Authorization: Bearer KEY' (not on /health)");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (keeps it out of `ps`)");
   cmd->add_option("--parallel", a->server.parallel,

@@ -26,6 +26,7 @@ class KvCache {
   int64_t used() const { return used_; }       // slots written so far
   const torch::Tensor& lengths() const { return lengths_; }  // [B] int64 valid tokens per sequence
   bool empty() const { return keys_.empty(); }
+  size_t nbytes() const;  // of every layer's K and V
   torch::ScalarType dtype() const { return empty() ? torch::kFloat32 : keys_.front().scalar_type(); }
 
   // Validity and position of the slots in use ([B, used]); the model builds
@@ -49,6 +50,10 @@ class KvCache {
   // `used` are marked invalid, so attention skips them. Capacity becomes
   // `used` plus the larger of the two free capacities. Copies both.
   void append(const KvCache& other);
+  // A copy of the first `keep` slots (-1: all in use) with room for
+  // `capacity` (at least `keep`): a stored prompt state, or the part of it a
+  // new prompt shares, grown for the tokens that follow.
+  KvCache resized(int64_t capacity, int64_t keep = -1) const;
 
  private:
   std::vector<torch::Tensor> keys_, values_;

@@ -27,6 +27,7 @@
 #include "e2llm/compress/pooling.h"
 #include "e2llm/e2llm/e2llm_config.h"
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/generate/generate.h"
 #include "e2llm/generate/sampling.h"
 #include "e2llm/io/base_model.h"
 
@@ -69,6 +70,14 @@ struct AnswerTiming {
   int64_t generated_tokens = 0;
 };
 
+// Documents as the decoder read them (E2llmModel::read): every question
+// about them continues `state`, the KV cache after prefix, markers and `soft`.
+struct ReadDocument {
+  torch::Tensor soft;
+  PromptState state;
+  size_t bytes() const;
+};
+
 class E2llmModel {
  public:
   // Loads encoder, decoder and both tokenizers, attaches LoRA, builds the
@@ -108,6 +117,8 @@ class E2llmModel {
   // on a cache hit; what it throws stops the encoding.
   torch::Tensor pool_chunks(const ChunkedContext& context,
                             const std::function<void(size_t, size_t)>& after_batch = nullptr);
+  // Contexts not encoded again: pooled vectors found in the cache, or (frozen)
+  // the last document read again.
   int64_t pooled_cache_hits() const;
   torch::Tensor adapt(const torch::Tensor& pooled);  // [n, k, H_enc] -> [n * k, D]
 
@@ -120,11 +131,20 @@ class E2llmModel {
   // prompt_template), then `answer_ids` as training targets when given.
   std::vector<Segment> assemble(const torch::Tensor& soft, const std::string& prompt,
                                 const std::vector<int64_t>& answer_ids = {}) const;
+  // The document part of that input: prefix, markers and `soft`.
+  std::vector<Segment> document_segments(const torch::Tensor& soft) const;
+  // The decoder's state after reading them: assemble(soft, prompt) for any
+  // prompt continues it (generate()'s `start`).
+  ReadDocument read(const torch::Tensor& soft);
   // Decoder ids of `text` (at most max_tokens of them when >= 0), then EOS:
   // a training target.
   std::vector<int64_t> answer_ids(const std::string& text, int64_t max_tokens = -1) const;
 
-  // The answer to `prompt` about `context` (greedy by default).
+  // The answer to `prompt` about `context` (greedy by default). The document
+  // is read first (encoded, then prefilled up to its end marker) and the
+  // question continues that state; a frozen model (freeze()) remembers the
+  // last document's state, so further questions about it in a row prefill
+  // only themselves.
   std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
                        AnswerTiming* timing = nullptr);
 
@@ -140,6 +160,10 @@ class E2llmModel {
   // the same function up to float rounding, without two extra thin products
   // per layer. For inference only: the factors no longer move what was folded.
   void merge_lora();
+  // For inference: no tensor is trainable any more (load_e2llm does this).
+  // Only then does generate() remember documents as the decoder read them.
+  void freeze();
+  bool frozen();
   std::vector<BaseModelIdentity> base_models() const;
   // 16 hex digits over everything that decides the pooled vectors and the
   // soft tokens: the config (its device and answer defaults aside), the base models' identities
@@ -148,6 +172,9 @@ class E2llmModel {
 
  private:
   struct Parts;
+  // read() of the context's soft tokens, remembered while frozen().
+  std::shared_ptr<const ReadDocument> read_context(const ChunkedContext& chunked, const AnswerOptions& options,
+                                                   AnswerTiming& t);
   E2llmConfig config_;
   torch::Device device_;
   std::shared_ptr<TextEncoder> encoder_;

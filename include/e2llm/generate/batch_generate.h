@@ -38,8 +38,10 @@ class BatchGenerator {
   // one of `done` (with the result, once it stops) and `failed` (with what
   // its streaming callback threw, or abandon()'s error) is called, from
   // add(), step() or abandon(). A prefill error (e.g. a bad token id)
-  // propagates from add() and the sequence is not added.
-  void add(const std::vector<Segment>& prompt, GenerateOptions options, Done done, Failed failed);
+  // propagates from add() and the sequence is not added. With `start`, the
+  // prompt continues that state (generate() says how).
+  void add(const std::vector<Segment>& prompt, GenerateOptions options, Done done, Failed failed,
+           const PromptState* start = nullptr);
   // One token for every sequence, then one batched forward for those that go on.
   void step();
   // Drops every sequence, calling its `failed` with `error`.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "e2llm/decoder/decoder.h"
+#include "e2llm/decoder/kv_cache.h"
 #include "e2llm/generate/sampling.h"
 #include "e2llm/generate/stop_criteria.h"
 
@@ -51,14 +52,55 @@ struct GenerateResult {
   int64_t generated_tokens() const;
 };
 
+// The decoder's KV cache after a prompt's first `segments` segments (batch 1,
+// no spare slots). Prompts that begin with those segments start from a copy
+// and prefill only the rest: E2LLM reads a document once (prefix, markers,
+// soft tokens) and every question about it starts there.
+struct PromptState {
+  KvCache cache;
+  size_t segments = 0;
+  int64_t positions() const { return cache.used(); }
+};
+// With `start` (holding the prompt's first start->segments segments, as
+// generate() takes it), only the segments after it are prefilled.
+PromptState prefill_state(CausalLMImpl& lm, const std::vector<Segment>& prompt, const PromptState* start = nullptr);
+
 // One sequence. The repetition penalty looks at the prompt's token ids and
-// the generated ids (soft tokens have none). Runs without autograd.
+// the generated ids (soft tokens have none). Runs without autograd. With
+// `start`, the prompt's first start->segments segments must be the ones it
+// was prefilled from (their positions are checked), and at least one follows.
 GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, TokenTextDecoder& decoder,
-                        const GenerateOptions& options);
+                        const GenerateOptions& options, const PromptState* start = nullptr);
 
 // The same, detokenising with the tokenizer's StreamDecoder (special tokens skipped).
 GenerateResult generate(CausalLMImpl& lm, const Tokenizer& tokenizer, const std::vector<Segment>& prompt,
-                        const GenerateOptions& options);
+                        const GenerateOptions& options, const PromptState* start = nullptr);
+
+// Generation over token prompts that keeps the last prompt's prefill: the
+// next prompt prefills only what follows the tokens the two share (a
+// baseline's questions about one document share the document before them),
+// as llama.cpp's server does for a slot. One sequence at a time. The prompt's
+// last token is always prefilled with the generation, so what is kept is
+// every token before it.
+class PromptPrefixCache {
+ public:
+  explicit PromptPrefixCache(CausalLMImpl& lm) : lm_(lm) {}
+  // generate() of `ids`; its prefill_seconds count the prefill of the kept
+  // part too.
+  GenerateResult generate(const std::vector<int64_t>& ids, TokenTextDecoder& decoder, const GenerateOptions& options);
+  // The same, detokenising with the tokenizer's StreamDecoder (special tokens skipped).
+  GenerateResult generate(const Tokenizer& tokenizer, const std::vector<int64_t>& ids, const GenerateOptions& options);
+  int64_t reused_tokens() const { return reused_; }  // by the last generate()
+
+ private:
+  // Makes state_ hold `head`, from what it shares with the tokens held before.
+  void keep(const std::vector<int64_t>& head);
+
+  CausalLMImpl& lm_;
+  std::vector<int64_t> ids_;  // the tokens state_ holds
+  PromptState state_;
+  int64_t reused_ = 0;
+};
 
 // Length in bytes of the longest prefix of text[0, limit) that ends on a
 // UTF-8 character boundary (an incomplete trailing sequence is cut off).

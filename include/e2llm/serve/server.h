@@ -25,6 +25,7 @@ struct ServerOptions {
   int port = 8080;                  // 0: any free port (see Server::port())
   std::string store_folder;         // "" keeps documents in memory only
   int64_t store_max_mb = 1024;      // least recently used documents go past this
+  int64_t read_cache_mb = 512;      // decoder states after reading documents (0: none kept)
   std::string api_key;              // "" accepts every request
   int64_t max_queue = 16;           // jobs waiting for the compute thread
   int64_t max_body_mb = 64;         // larger request bodies get 413
