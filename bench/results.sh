@@ -24,10 +24,12 @@
 # "partial". Everything is written under OUT (converted data in OUT/data); the
 # data sets are read from SHARED and never copied into the repository.
 #
-# Cost (2-core AMD EPYC VM, THREADS=2, measured 2026-12-06): e2llm 1.2-4.5 s an
-# example (all of its rows in ~35 min); truncate, rag and full 12-17 s an example
-# for texts of 4-6k tokens, ~26-30 s when they fill the 8k window (QMSum ~2 h
-# per method). The whole table is tens of hours: run it in pieces (ONLY,
+# Cost (2-core AMD EPYC VM, THREADS=2, measured 2026-12-06): e2llm 0.5-4.5 s an
+# example (all of its rows in ~30 min); truncate, rag and full 12-17 s an example
+# for texts of 4-6k tokens, ~26-30 s when they fill the 8k window, less where a
+# document's questions follow one another and their prompts share tokens (each
+# method keeps its last prompt's prefill: QMSum truncate 16 s an example, 77 min;
+# QuALITY 2 s). The whole table is many hours: run it in pieces (ONLY,
 # METHODS, MAX_TIME) into one OUT (results/ holds the committed one).
 # A quick check of every path (~10 min):
 #   CHECKPOINT=DIR THREADS=1 LIMIT=1 WINDOW=4096 QMSUM_NEW_TOKENS=32 GOVREPORT_NEW_TOKENS=32 \
