@@ -73,6 +73,28 @@ const char* const kFactKeys[] = {
 };
 constexpr size_t kFactKeyCount = sizeof(kFactKeys) / sizeof(kFactKeys[0]);
 
+// The phrase facts (NeedleOptions::RandomFact::phrase): "<verb> the <object>
+// and <verb> the <object> <when>", about one of the names or occasions, in one
+// of the frames. The objects are words of the haystack (kFactKeys without one):
+// an open vocabulary, so that a fact must be read, not picked from a list.
+// Kept apart from the San Francisco needle's words, which evaluates them.
+const char* const kVerbs[] = {"find",  "check", "move",  "clean", "paint", "carry", "mend",    "count",
+                              "sort",  "label", "wrap",  "weigh", "open",  "hide",  "measure", "polish",
+                              "bring", "draw",  "fetch", "test"};
+constexpr size_t kVerbCount = sizeof(kVerbs) / sizeof(kVerbs[0]);
+const char* const kWhen[] = {
+    "before sunset",       "after the rain stops", "on a quiet morning",  "in early spring",
+    "at the weekend",      "on a windy afternoon", "during the harvest",  "on a cold evening",
+    "after lunch",         "before the train leaves", "every second Monday", "when the tide is low",
+};
+constexpr size_t kWhenCount = sizeof(kWhen) / sizeof(kWhen[0]);
+const char* const kNames[] = {"Marta", "Tomas", "Ingrid", "Kofi",  "Lena",  "Rafael", "Yuki",   "Oskar",
+                              "Priya", "Dmitri", "Ada",   "Felix", "Nadia", "Hugo",   "Mei",    "Jonas"};
+constexpr size_t kNameCount = sizeof(kNames) / sizeof(kNames[0]);
+const char* const kOccasions[] = {"school holiday", "family reunion", "village fair", "long weekend",
+                                  "club outing",    "first snow",     "anniversary",  "summer camp"};
+constexpr size_t kOccasionCount = sizeof(kOccasions) / sizeof(kOccasions[0]);
+
 size_t word_count(const std::string& s) {
   size_t n = 0;
   bool in_word = false;
@@ -156,6 +178,74 @@ std::string random_key(Rng& rng) {
   return key;
 }
 
+struct Fact {
+  std::string needle, question, answer;
+};
+
+Fact random_number_fact(Rng& rng) {  // RULER's single-needle wording
+  const char* key = kFactKeys[rng.uniform(0, kFactKeyCount - 1)];
+  std::string answer = std::to_string(rng.uniform(1000000, 9999999));
+  return {fmt::format("One of the special magic numbers for {} is: {}.", key, answer),
+          fmt::format("What is the special magic number for {} mentioned in the provided text?", key), answer};
+}
+
+// A lower-case word of 4-12 letters that is not a function word, a filler of
+// speech or one of the evaluation needle's words.
+bool object_word(const std::string& w) {
+  static const std::set<std::string> kExcluded = {
+      "about", "actually", "also",   "basically", "because", "been",  "could",   "does",  "doing", "even",
+      "from",  "going",    "have",   "here",      "into",    "just",  "kind",    "know",  "like",  "maybe",
+      "mean",  "more",     "much",   "only",      "other",   "over",  "probably", "quite", "really", "right",
+      "said",  "should",   "some",   "something", "sort",    "still", "that",    "their", "them",  "then",
+      "there", "they",     "thing",  "things",    "think",   "this",  "very",    "want",  "well",  "were",
+      "what",  "when",     "which",  "will",      "with",    "would", "yeah",    "your",  "okay",
+      "best",  "francisco", "sandwich", "sit", "dolores", "park", "sunny", "day", "eat"};
+  if (w.size() < 4 || w.size() > 12) return false;
+  for (char c : w)
+    if (c < 'a' || c > 'z') return false;
+  return !kExcluded.count(w);
+}
+
+// Candidate objects: the object words among 400 of the haystack's (from an
+// offset of their own), or kFactKeys when it has fewer than two.
+std::vector<std::string> phrase_objects(const std::string& haystack, Rng& rng) {
+  std::vector<std::string> out;
+  if (!haystack.empty())
+    for (std::string& w : words_from(haystack, 400, rng))
+      if (object_word(w)) out.push_back(std::move(w));
+  if (std::set<std::string>(out.begin(), out.end()).size() < 2) out.assign(std::begin(kFactKeys), std::end(kFactKeys));
+  return out;
+}
+
+Fact random_phrase_fact(const std::string& haystack, Rng& rng) {
+  const std::vector<std::string> objects = phrase_objects(haystack, rng);
+  auto object = [&] { return objects[rng.uniform(0, static_cast<int64_t>(objects.size()) - 1)]; };
+  const std::string first = object();
+  std::string second = object();
+  while (second == first) second = object();
+  std::string answer = fmt::format("{} the {} and {} the {} {}", kVerbs[rng.uniform(0, kVerbCount - 1)], first,
+                                   kVerbs[rng.uniform(0, kVerbCount - 1)], second, kWhen[rng.uniform(0, kWhenCount - 1)]);
+  const char* name = kNames[rng.uniform(0, kNameCount - 1)];
+  const char* occasion = kOccasions[rng.uniform(0, kOccasionCount - 1)];
+  switch (rng.uniform(0, 4)) {
+    case 0:
+      return {fmt::format("The doctor told {} to {}.", name, answer), fmt::format("What did the doctor tell {} to do?", name),
+              answer};
+    case 1:
+      return {fmt::format("The plan for the {} is to {}.", occasion, answer),
+              fmt::format("What is the plan for the {}?", occasion), answer};
+    case 2:
+      return {fmt::format("{}'s favourite way to spend a free day is to {}.", name, answer),
+              fmt::format("What is {}'s favourite way to spend a free day?", name), answer};
+    case 3:
+      return {fmt::format("For the {} the children want to {}.", occasion, answer),
+              fmt::format("What do the children want to do for the {}?", occasion), answer};
+    default:
+      return {fmt::format("{} says the secret of a happy life is to {}.", name, answer),
+              fmt::format("What does {} say is the secret of a happy life?", name), answer};
+  }
+}
+
 }  // namespace
 
 Example make_passkey(const PasskeyOptions& o) {
@@ -196,14 +286,11 @@ Example make_needle(const NeedleOptions& o) {
   Rng rng(derive_seed(o.seed, 1));
   auto words = haystack_words(o, rng);
   size_t at = sentence_boundary_before(words, static_cast<size_t>(std::lround(o.depth * static_cast<double>(words.size()))));
-  std::string needle = o.needle, question = o.question, answer = o.answer;
-  if (o.random_fact) {  // RULER's single-needle wording
-    Rng fact(derive_seed(o.seed, 2));
-    const char* key = kFactKeys[fact.uniform(0, kFactKeyCount - 1)];
-    answer = std::to_string(fact.uniform(1000000, 9999999));
-    needle = fmt::format("One of the special magic numbers for {} is: {}.", key, answer);
-    question = fmt::format("What is the special magic number for {} mentioned in the provided text?", key);
-  }
+  Fact fact{o.needle, o.question, o.answer};
+  Rng fact_rng(derive_seed(o.seed, 2));
+  if (o.random_fact == NeedleOptions::RandomFact::number) fact = random_number_fact(fact_rng);
+  if (o.random_fact == NeedleOptions::RandomFact::phrase) fact = random_phrase_fact(o.haystack, fact_rng);
+  const auto& [needle, question, answer] = fact;
   Example e;
   e.context = join(words, " ", 0, at);
   if (at) e.context.push_back(' ');

@@ -117,7 +117,7 @@ TEST(Needle, InRealTextTheHaystackStartsAtASeededOffset) {
 TEST(Needle, RandomFactsDifferPerExampleAndAreAnsweredByTheirNeedle) {
   NeedleOptions o;
   o.words = 300;
-  o.random_fact = true;
+  o.random_fact = NeedleOptions::RandomFact::number;
   std::set<std::string> answers;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     o.seed = seed;
@@ -133,6 +133,71 @@ TEST(Needle, RandomFactsDifferPerExampleAndAreAnsweredByTheirNeedle) {
     answers.insert(number);
   }
   EXPECT_GT(answers.size(), 15u);
+}
+
+// "<verb> the <object> and <verb> the <object> <when>" -> the two objects.
+std::vector<std::string> phrase_objects_of(const std::string& phrase) {
+  std::smatch m;
+  EXPECT_TRUE(std::regex_match(phrase, m, std::regex(R"(\w+ the (\w+) and \w+ the (\w+) .+)"))) << phrase;
+  return m.size() == 3 ? std::vector<std::string>{m[1].str(), m[2].str()} : std::vector<std::string>{};
+}
+
+TEST(Needle, RandomPhrasesAreAnsweredByTheirNeedleAndNeverByTheSanFranciscoOne) {
+  NeedleOptions o;
+  o.words = 300;
+  o.random_fact = NeedleOptions::RandomFact::phrase;
+  const NeedleOptions fixed;
+  std::set<std::string> answers, frames;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    o.seed = seed;
+    const Example e = make_needle(o);
+    ASSERT_EQ(e.answers.size(), 1u);
+    const std::string& phrase = e.answers[0];
+    const std::vector<std::string> objects = phrase_objects_of(phrase);
+    ASSERT_EQ(objects.size(), 2u);
+    EXPECT_NE(objects[0], objects[1]);
+    // Planted once, as the end of its sentence.
+    const size_t at = e.context.find(" to " + phrase + ".");
+    ASSERT_NE(at, std::string::npos) << e.context;
+    EXPECT_EQ(e.context.find(phrase), at + 4) << "planted once";
+    EXPECT_EQ(e.context.find(phrase, at + 4 + phrase.size()), std::string::npos) << "planted once";
+    EXPECT_EQ(e.prompt.back(), '?');
+    for (const char* word : {"San Francisco", "sandwich", "Dolores", "Park", "sunny", "best thing"})
+      EXPECT_EQ(e.context.find(word), std::string::npos) << word << " is the evaluation needle's";
+    EXPECT_EQ(make_needle(o).context, e.context);  // deterministic
+    answers.insert(phrase);
+    for (const char* frame : {"doctor", "plan for", "favourite way", "children want", "secret of"})
+      if (e.prompt.find(frame) != std::string::npos) frames.insert(frame);
+  }
+  EXPECT_GT(answers.size(), 190u) << "a phrase of its own per example";
+  EXPECT_EQ(frames.size(), 5u) << "every sentence frame is used";
+  EXPECT_NE(make_needle(o).answers[0], fixed.answer);
+}
+
+TEST(Needle, RandomPhrasesTakeTheirObjectsFromTheHaystackWords) {
+  // Candidate words, one sentence each, and words no phrase may take: too short,
+  // not lower-case letters, a filler of speech, the evaluation needle's.
+  std::set<std::string> candidates;
+  std::ostringstream text;
+  for (int i = 0; i < 300; ++i) {
+    const std::string word = "obj" + std::string(1, static_cast<char>('a' + i % 26)) +
+                             std::string(1, static_cast<char>('a' + i / 26));
+    candidates.insert(word);
+    text << "Uh the " << word << " is Blue2 , yeah okay sandwich park . ";
+  }
+  NeedleOptions o;
+  o.words = 200;
+  o.haystack = text.str();
+  o.random_fact = NeedleOptions::RandomFact::phrase;
+  std::set<std::string> seen;
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    o.seed = seed;
+    for (const std::string& object : phrase_objects_of(make_needle(o).answers[0])) {
+      EXPECT_TRUE(candidates.count(object)) << object << " is not one of the haystack's object words";
+      seen.insert(object);
+    }
+  }
+  EXPECT_GT(seen.size(), 60u) << "an open vocabulary, not a list";
 }
 
 TEST(Needle, GridCoversLengthsTimesDepthsWithUniqueIds) {

@@ -39,9 +39,17 @@ struct NeedleOptions {
   std::string question = "What is the best thing to do in San Francisco?";
   std::string answer = "eat a sandwich and sit in Dolores Park on a sunny day";
   // Instead of needle/question/answer, a seeded fact of its own per example
-  // in RULER's wording: "One of the special magic numbers for <key> is:
-  // <7 digits>." (for training: a fixed needle would be learnt by heart).
-  bool random_fact = false;
+  // (for training: a fixed needle would be learnt by heart):
+  //  - number: RULER's wording, "One of the special magic numbers for <key>
+  //    is: <7 digits>.";
+  //  - phrase: a sentence whose answer is a phrase of words, "The doctor told
+  //    Marta to check the budget and paint the remote before sunset." ->
+  //    "What did the doctor tell Marta to do?", the objects being words of the
+  //    haystack (an open vocabulary: read, not picked from a list); five
+  //    sentence frames, none of them nor any of their words the San Francisco
+  //    needle's, which evaluates them.
+  enum class RandomFact { none, number, phrase };
+  RandomFact random_fact = RandomFact::none;
 };
 Example make_needle(const NeedleOptions& options);
 
