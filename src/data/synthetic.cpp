@@ -75,8 +75,9 @@ constexpr size_t kFactKeyCount = sizeof(kFactKeys) / sizeof(kFactKeys[0]);
 
 // The phrase facts (NeedleOptions::RandomFact::phrase): "<verb> the <object>
 // and <verb> the <object> <when>", about one of the names or occasions, in one
-// of the frames. The objects are words of the haystack (kFactKeys without one):
-// an open vocabulary, so that a fact must be read, not picked from a list.
+// of the frames. The objects are words of the haystack, or kFactKeys where it
+// has too few (phrase_objects): an open vocabulary, so that a fact must be
+// read, not picked from a list.
 // Kept apart from the San Francisco needle's words, which evaluates them.
 const char* const kVerbs[] = {"find",  "check", "move",  "clean", "paint", "carry", "mend",    "count",
                               "sort",  "label", "wrap",  "weigh", "open",  "hide",  "measure", "polish",

@@ -23,7 +23,6 @@ std::vector<Example> generate(const SynthOptions& o) {
   if (o.task == "needle") {
     NeedleOptions base;
     base.haystack = haystack;
-    E2LLM_CHECK(!(o.random_facts && o.random_phrases), "--random-facts and --random-phrases exclude each other");
     using Kind = NeedleOptions::RandomFact;
     base.random_fact = o.random_facts ? Kind::number : o.random_phrases ? Kind::phrase : Kind::none;
     return needle_grid(o.grid, base);
@@ -57,13 +56,14 @@ CommandRegistrar registrar("synth", [](CLI::App& app) {
   cmd->add_option("--haystack", o->haystack_file,
                   "passkey/needle: text file the filler is cut from, at a seeded offset (default: built-in "
                   "sentences)");
-  cmd->add_flag("--random-facts", o->random_facts,
+  auto* random_facts = cmd->add_flag("--random-facts", o->random_facts,
                 "needle: every example plants its own seeded fact (\"One of the special magic numbers for <word> "
                 "is: <7 digits>.\", RULER's wording) instead of the San Francisco needle; for training data");
   cmd->add_flag("--random-phrases", o->random_phrases,
                 "needle: like --random-facts, but the fact's answer is a phrase of words (\"The doctor told Marta to "
                 "<verb> the <word> and <verb> the <word> <when>.\", five sentence frames, the words from the "
-                "haystack), none of it the San Francisco needle's");
+                "haystack), none of it the San Francisco needle's")
+      ->excludes(random_facts);
   cmd->add_option("--facts", o->kv.facts, "kv: key/value lines per document")->capture_default_str();
   cmd->add_option("--words", o->kv.words, "kv: document length in words")->capture_default_str();
   cmd->add_option("--count", o->count, "kv: number of examples")->capture_default_str();
