@@ -200,7 +200,7 @@ bool object_word(const std::string& w) {
       "said",  "should",   "some",   "something", "sort",    "still", "that",    "their", "them",  "then",
       "there", "they",     "thing",  "things",    "think",   "this",  "very",    "want",  "well",  "were",
       "what",  "when",     "which",  "will",      "with",    "would", "yeah",    "your",  "okay",
-      "best",  "francisco", "sandwich", "sit", "dolores", "park", "sunny", "day", "eat"};
+      "best",  "francisco", "sandwich", "dolores", "park", "sunny"};  // the needle's words of 4+ letters
   if (w.size() < 4 || w.size() > 12) return false;
   for (char c : w)
     if (c < 'a' || c > 'z') return false;

@@ -4,7 +4,6 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "e2llm/core/error.h"
 #include "eval/unicode_text.h"
@@ -49,58 +48,7 @@ std::string fts_or_query(std::string_view query) {
   return out;
 }
 
-std::vector<std::string> words_of(std::string_view text) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-    size_t start = i;
-    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-    if (i > start) out.emplace_back(text.substr(start, i - start));
-  }
-  return out;
-}
-
-std::vector<std::string_view> paragraphs_of(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find("\n\n", start);
-    if (end == std::string_view::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 2;
-  }
-  return out;
-}
-
 }  // namespace
-
-std::vector<std::string> split_into_chunks(std::string_view text, size_t max_words) {
-  E2LLM_CHECK(max_words > 0, "chunk size must be positive");
-  std::vector<std::string> chunks;
-  std::vector<std::string> current;
-  auto flush = [&] {
-    if (current.empty()) return;
-    std::string chunk;
-    for (const auto& w : current) {
-      if (!chunk.empty()) chunk.push_back(' ');
-      chunk += w;
-    }
-    chunks.push_back(std::move(chunk));
-    current.clear();
-  };
-  for (std::string_view paragraph : paragraphs_of(text)) {
-    auto words = words_of(paragraph);
-    if (words.empty()) continue;
-    if (current.size() + words.size() > max_words) flush();
-    for (auto& w : words) {
-      current.push_back(std::move(w));
-      if (current.size() == max_words) flush();
-    }
-  }
-  flush();
-  return chunks;
-}
 
 struct Bm25Index::Db {
   sqlite3* handle = nullptr;

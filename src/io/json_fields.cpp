@@ -1,5 +1,6 @@
 #include "io/json_fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace e2llm::json_fields {
@@ -58,6 +59,17 @@ std::string shown(const nlohmann::json& v) {
 
 void require_object(const nlohmann::json& v, const Where& where) {
   if (!v.is_object()) wrong_type(v, where, "a JSON object");
+}
+
+void require_known_keys(const nlohmann::json& object, std::initializer_list<std::string_view> known,
+                        const Where& where) {
+  require_object(object, where);
+  for (const auto& item : object.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) != known.end()) continue;
+    std::string names;
+    for (std::string_view name : known) names += (names.empty() ? "" : ", ") + std::string(name);
+    fail("{} is not a known option (known: {})", where.key(item.key()).describe(), names);
+  }
 }
 
 const nlohmann::json* find(const nlohmann::json& object, std::string_view key, const Where& object_where) {

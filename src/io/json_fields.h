@@ -22,6 +22,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <string>
@@ -62,6 +63,10 @@ std::string shown(const nlohmann::json& v);
 
 // Refuses anything but an object.
 void require_object(const nlohmann::json& v, const Where& where);
+// Refuses a member of `object` whose key is not one of `known` (a misspelt
+// option would otherwise be silently ignored), naming it and the known ones.
+void require_known_keys(const nlohmann::json& object, std::initializer_list<std::string_view> known,
+                        const Where& where);
 // The member `key` of `object` (which must be an object); nullptr when absent or null.
 const nlohmann::json* find(const nlohmann::json& object, std::string_view key, const Where& object_where = {});
 // The member `key`; refuses an absent or null one ("missing field 'key'").

@@ -217,6 +217,16 @@ std::optional<StoredDocument> DocumentStore::get(const std::string& id) {
   }
 }
 
+std::optional<DocumentInfo> DocumentStore::touch(const std::string& id) {
+  if (!is_document_id(id)) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  it->second.last_use = ++clock_;
+  if (!folder_.empty()) ::utimensat(AT_FDCWD, path_of(id).c_str(), nullptr, 0);
+  return it->second.info;
+}
+
 std::optional<DocumentInfo> DocumentStore::info(const std::string& id) const {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);

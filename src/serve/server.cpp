@@ -183,6 +183,13 @@ struct Server::State {
   // `cancelled` is checked between encoder passes.
   StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store,
                               const std::function<bool()>& cancelled);
+  // Compute thread: counts a use of each stored document in `ids` without
+  // loading its vectors; false (nothing counted) when one is not stored.
+  bool use_stored(const std::vector<std::string>& ids, CompletionResult& result);
+  // Compute thread: the pooled vectors of the request's documents and inline
+  // context (encoded when new), counted in `result`; 404 for an unknown id.
+  std::vector<torch::Tensor> load_documents(const CompletionRequest& r, CompletionResult& result,
+                                            const std::function<bool()>& cancelled);
   // Compute thread: reads the documents (encoding the inline context when
   // new), checks the window, and adds the answer to the decoding batch;
   // `done` or `failed` is called when it ends (also from later steps).
@@ -256,36 +263,62 @@ StoredDocument Server::State::document_for(const std::string& text, const nlohma
   return doc;
 }
 
-void Server::State::start_completion(const CompletionRequest& r, std::function<void(const std::string&)> on_text,
-                                     std::function<bool()> cancelled, std::function<void(CompletionResult)> done,
-                                     BatchGenerator::Failed failed) {
-  torch::InferenceMode inference;
-  auto result = std::make_shared<CompletionResult>();
-  const Clock::time_point start = Clock::now();
+bool Server::State::use_stored(const std::vector<std::string>& ids, CompletionResult& result) {
+  std::vector<DocumentInfo> infos;
+  for (const std::string& id : ids) {
+    std::optional<DocumentInfo> info = store->touch(id);
+    if (!info) return false;
+    infos.push_back(std::move(*info));
+  }
+  for (const DocumentInfo& info : infos) {
+    ++metrics.store_hits;
+    result.chunks_from_store += info.chunks;
+  }
+  return true;
+}
+
+std::vector<torch::Tensor> Server::State::load_documents(const CompletionRequest& r, CompletionResult& result,
+                                                         const std::function<bool()>& cancelled) {
   std::vector<torch::Tensor> pooled;
   for (const std::string& id : r.documents) {
     std::optional<StoredDocument> doc = store->get(id);
     if (!doc) throw unknown_document(id);
     ++metrics.store_hits;
-    result->chunks_from_store += doc->info.chunks;
-    result->documents.push_back(id);
+    result.chunks_from_store += doc->info.chunks;
     pooled.push_back(doc->pooled);
   }
   if (r.context) {
     if (cancelled()) throw Cancelled{};
     bool from_store = false;
     StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store, cancelled);
-    (from_store ? result->chunks_from_store : result->chunks_encoded) += doc.info.chunks;
-    result->documents.push_back(doc.info.id);
+    (from_store ? result.chunks_from_store : result.chunks_encoded) += doc.info.chunks;
     pooled.push_back(doc.pooled);
   }
+  return pooled;
+}
+
+void Server::State::start_completion(const CompletionRequest& r, std::function<void(const std::string&)> on_text,
+                                     std::function<bool()> cancelled, std::function<void(CompletionResult)> done,
+                                     BatchGenerator::Failed failed) {
+  torch::InferenceMode inference;
+  auto result = std::make_shared<CompletionResult>();
+  const Clock::time_point start = Clock::now();
+  // The same documents in the same order were read for an earlier question:
+  // only this question is prefilled, and their vectors are not loaded.
+  std::vector<std::string> ids = r.documents;
+  if (r.context) ids.push_back(document_id(fingerprint, *r.context));
+  const std::string read_key = fmt::format("{}", fmt::join(ids, " "));
+  std::shared_ptr<const ReadDocument> read = reads.get(read_key);
+  if (read && !use_stored(ids, *result)) read = nullptr;  // one was dropped from the store
+  std::vector<torch::Tensor> pooled;
+  if (read) {
+    ++metrics.read_hits;
+  } else {
+    pooled = load_documents(r, *result, cancelled);
+  }
+  result->documents = ids;
   result->encode_ms = ms_since(start);
   if (cancelled()) throw Cancelled{};
-  // The same documents in the same order were read for an earlier question:
-  // only this question is prefilled.
-  const std::string read_key = fmt::format("{}", fmt::join(result->documents, " "));
-  std::shared_ptr<const ReadDocument> read = reads.get(read_key);
-  if (read) ++metrics.read_hits;
   const torch::Tensor soft = read ? read->soft : model->adapt(torch::cat(pooled));
   const std::vector<Segment> prompt = model->assemble(soft, r.prompt);
   // Like OpenAI: a prompt plus max_tokens past the decoder's window is
@@ -300,7 +333,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
                     fmt::format("the prompt takes {} decoder positions ({} soft tokens for {} chunks) and the answer "
                                 "up to {} more, past the decoder's window of {}: ask about fewer or shorter "
                                 "documents, or lower max_tokens",
-                                prompt_positions, soft.size(0), soft.size(0) / std::max<int64_t>(1, pooled[0].size(1)),
+                                prompt_positions, soft.size(0), result->chunks_from_store + result->chunks_encoded,
                                 std::max<int64_t>(max_tokens, 1), window),
                     "context_length_exceeded");
   const auto read_start = Clock::now();

@@ -257,3 +257,21 @@ TEST(ConfigReaders, TrainCommandNamesConfigFileAndField) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, AllOf(HasSubstr(config + ": field 'data.train' must be a string"), kNoNlohmannText));
 }
+
+// A misspelt key at the top level or in "data" is refused, not ignored (those
+// of "model" and "training" go through their field tables, tested above).
+TEST(ConfigReaders, TrainCommandRefusesUnknownTopLevelAndDataKeys) {
+  test::TempDir dir;
+  const std::string config = dir.file("train.json");
+  write_file_atomic(config, R"({"model": {"encoder": "e", "decoder": "d"}, "trainig": {"output_dir": "o"},
+                                "data": {"train": "t.jsonl"}})");
+  auto r = test::run_cli("train --config " + config + " --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(config + ": field 'trainig' is not a known option (known: model, training, data)"));
+  write_file_atomic(config, R"({"model": {"encoder": "e", "decoder": "d"}, "training": {"output_dir": "o"},
+                                "data": {"train": "t.jsonl", "eval_exmaples": 8}})");
+  r = test::run_cli("train --config " + config + " --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(config + ": field 'data.eval_exmaples' is not a known option (known: train, eval, "
+                                           "eval_examples, eval_max_new_tokens)"));
+}

@@ -4,12 +4,6 @@
 
 using namespace e2llm;
 
-TEST(Chunks, ParagraphsPackedUpToMaxWordsAndLongOnesCut) {
-  auto chunks = split_into_chunks("one two three\n\nfour five\n\nsix seven eight nine ten eleven twelve", 5);
-  EXPECT_EQ(chunks, (std::vector<std::string>{"one two three four five", "six seven eight nine ten", "eleven twelve"}));
-  EXPECT_TRUE(split_into_chunks("  \n\n ", 5).empty());
-}
-
 TEST(Bm25, RanksTheChunkThatMentionsTheQueryFirst) {
   std::vector<std::string> chunks = {
       "The committee discussed the budget for the new school.",

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <latch>
 #include <thread>
@@ -452,6 +453,23 @@ TEST_F(ServerTest, StoredDocumentsSurviveARestartAndAnswerTheSame) {
   EXPECT_EQ(again["choices"][0]["message"]["content"], answer);
   EXPECT_EQ(metric(c, "e2llm_encoder_chunks_total"), 0);
   EXPECT_EQ(metric(c, "e2llm_store_documents"), 1);
+}
+
+// A question about documents the server has already read (the read cache)
+// loads none of their vectors: with the stored file gone behind the server's
+// back, the second question is still answered from what was read.
+TEST_F(ServerTest, AQuestionAboutDocumentsAlreadyReadLoadsNoVectors) {
+  test::TempDir store;
+  ServerOptions options;
+  options.store_folder = store.path();
+  RunningServer s(loader(), options);
+  auto c = s.client();
+  const std::string id = post_json(c, "/v1/documents", {{"text", document_text(5)}})["id"];
+  post_json(c, "/v1/chat/completions", chat_body(id, "what is the price"));
+  ASSERT_TRUE(std::filesystem::remove(std::filesystem::path(store.path()) / (id + ".e2doc")));
+  const nlohmann::json again = post_json(c, "/v1/chat/completions", chat_body(id, "what was decided"));
+  EXPECT_GT(again["timings"]["chunks_from_store"].get<int64_t>(), 0);
+  EXPECT_EQ(metric(c, "e2llm_read_hits_total"), 1);
 }
 
 long resident_kib() {

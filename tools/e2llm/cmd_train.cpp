@@ -184,6 +184,7 @@ void run_train(const TrainArgs& args) {
   const bool leader = dist.rank == 0;
 
   const nlohmann::json j = read_json_file(args.config);
+  json_fields::require_known_keys(j, {"model", "training", "data"}, args.config);
   const std::string base = std::filesystem::path(args.config).parent_path().string();
   nlohmann::json model_json = section(j, "model", args.config, true);
   if (global_options().device_given) model_json["device"] = global_options().device;  // over the config's
@@ -209,6 +210,7 @@ void run_train(const TrainArgs& args) {
 
   const nlohmann::json data = section(j, "data", args.config, true);
   const json_fields::Where data_where(args.config, "data");
+  json_fields::require_known_keys(data, {"train", "eval", "eval_examples", "eval_max_new_tokens"}, data_where);
   std::vector<Example> train =
       read_examples(resolve(base, json_fields::required<std::string>(data, "train", data_where)), ExampleUse::training);
   std::vector<Example> eval;

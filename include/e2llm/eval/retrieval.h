@@ -1,6 +1,6 @@
-// The model-free half of the RAG baseline: split a context into chunks, rank
-// them for a query with SQLite FTS5's bm25(), and pick the top chunks that fit
-// a budget (in document order).
+// The model-free half of the RAG baseline: rank a context's chunks (cut by
+// the chunker, chunker.h) for a query with SQLite FTS5's bm25(), and pick the
+// top chunks that fit a budget (in document order).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -10,10 +10,6 @@
 #include <vector>
 
 namespace e2llm {
-
-// Paragraphs (split at blank lines) packed greedily into chunks of at most
-// `max_words` whitespace words; a longer paragraph is cut into word windows.
-std::vector<std::string> split_into_chunks(std::string_view text, size_t max_words);
 
 struct RankedChunk {
   size_t index;  // into the chunks given to Bm25Index

@@ -62,6 +62,9 @@ class DocumentStore {
   DocumentStore(std::string folder, int64_t max_bytes, std::string model_fingerprint);
 
   std::optional<StoredDocument> get(const std::string& id);  // counts as a use
+  // A use without reading the vectors (a question whose documents the server
+  // has already read): the info, or nullopt when the id is not stored.
+  std::optional<DocumentInfo> touch(const std::string& id);
   std::optional<DocumentInfo> info(const std::string& id) const;
   std::vector<DocumentInfo> list() const;  // newest first
   // Stores (replacing a document with the same id), then evicts the least
