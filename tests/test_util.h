@@ -65,6 +65,19 @@ inline bool real_model_required(const std::string& name) {
     GTEST_SKIP() << "real model '" << name << "' not in " << ::e2llm::test::model_cache_dir() \
                  << "; run scripts/fetch_models.sh to fetch it"
 
+// Declares `var` = `path`, a file of ../shared (the real datasets); when it is
+// missing, skips the test, or fails it under E2LLM_REQUIRE_SHARED_DATA=1
+// (.ci/run sets it: CI always has ../shared).
+#define E2LLM_REQUIRE_SHARED_DATA(var, path)                                                         \
+  const std::string var = (path);                                                                    \
+  if (std::filesystem::exists(var)) {                                                                \
+  } else if (const char* required_ = std::getenv("E2LLM_REQUIRE_SHARED_DATA");                       \
+             required_ && std::string(required_) == "1")                                             \
+    FAIL() << var << " is missing and E2LLM_REQUIRE_SHARED_DATA=1 (../shared beside the checkout, or " \
+              "$E2LLM_SHARED_DIR)";                                                                  \
+  else                                                                                               \
+    GTEST_SKIP() << var << " not present (../shared beside the checkout, or $E2LLM_SHARED_DIR)"
+
 // A fresh empty folder under the system temp dir, removed at destruction.
 class TempDir {
  public:
@@ -105,6 +118,15 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+
+// The command failed with exit code 1 and one line, "e2llm: error: ...",
+// that contains `message`.
+inline void expect_one_line_error(const CommandResult& r, const std::string& message, const std::string& what = "") {
+  EXPECT_EQ(r.exit_code, 1) << what << "\n" << r.output;
+  EXPECT_EQ(r.output.rfind("e2llm: error: ", 0), 0u) << what << ": not an e2llm error: " << r.output;
+  EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << what << ": not one line: " << r.output;
+  EXPECT_NE(r.output.find(message), std::string::npos) << what << ": does not say '" << message << "': " << r.output;
+}
 
 // Runs a shell command line; stdout and stderr together.
 inline CommandResult run_command(std::string cmd) {

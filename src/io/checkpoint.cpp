@@ -77,10 +77,12 @@ void prune_old(const std::string& root, const std::string& keep_newest, int keep
       fs::remove_all(entry.path(), ec);
     }
   }
+  // The step just written is kept whatever its number (an export of an
+  // earlier step replacing a later one), with the keep_last - 1 newest others.
+  std::erase(steps, keep_newest);
   std::sort(steps.begin(), steps.end());
-  const size_t keep = static_cast<size_t>(std::max(1, keep_last));
-  for (size_t i = 0; i + keep < steps.size(); ++i) {
-    if (steps[i] == keep_newest) continue;
+  const size_t keep_others = static_cast<size_t>(std::max(1, keep_last)) - 1;
+  for (size_t i = 0; i + keep_others < steps.size(); ++i) {
     std::error_code ec;
     fs::remove_all(root + "/" + steps[i], ec);
   }

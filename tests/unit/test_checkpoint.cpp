@@ -82,6 +82,16 @@ TEST(Checkpoint, KeepsOnlyTheNewestAndSurvivesALeftoverTempFolder) {
   again.data_rng_state = "again";
   save_checkpoint(dir.path(), again, 2);
   EXPECT_EQ(load_checkpoint(dir.path()).data_rng_state, "again");
+  // An earlier step saved last (an export replacing a later one) is kept, with
+  // the newest of the others.
+  save_checkpoint(dir.path(), sample_state(3), 2);
+  EXPECT_EQ(load_checkpoint(dir.path()).step, 3);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/step-00000020"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/step-00000015"));
+  save_checkpoint(dir.path(), sample_state(2), 1);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/step-00000020"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/step-00000003"));
+  EXPECT_EQ(load_checkpoint(dir.path()).step, 2);
 }
 
 TEST(Checkpoint, ErrorsNameThePath) {

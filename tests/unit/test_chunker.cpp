@@ -273,8 +273,7 @@ TEST(Chunker, HandlesTenMillionCharacters) {
 }
 
 TEST(Chunker, QmsumTranscriptChunksEndAtSentencesOrTurns) {
-  const std::string path = e2llm::test::qmsum_path("test");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not present";
+  E2LLM_REQUIRE_SHARED_DATA(path, e2llm::test::qmsum_path("test"));
   const std::string text = e2llm::test::qmsum_transcripts("test", 1).at(0);
   auto spans = simple_token_spans(text);
   ChunkerOptions o{510, 0, true};

@@ -29,8 +29,7 @@ TEST(CliInfo, DefaultsToAllCores) {
 
 TEST(Cli, UnknownCommandFailsWithReason) {
   auto r = run_cli("no-such-command");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_FALSE(r.output.empty());
+  e2llm::test::expect_one_line_error(r, "unknown command 'no-such-command'");
 }
 
 namespace {

@@ -28,14 +28,9 @@ Converted convert(DatasetFormat format, const std::string& input, ConvertOptions
   return c;
 }
 
-std::string shared_data(const std::string& rel) {
-  std::string path = test::shared_dir() + "/data/" + rel;
-  return std::filesystem::exists(path) ? path : "";
-}
+std::string shared_data(const std::string& rel) { return test::shared_dir() + "/data/" + rel; }
 
-#define REQUIRE_SHARED(var, rel)       \
-  const std::string var = shared_data(rel); \
-  if (var.empty()) GTEST_SKIP() << "../shared/data/" << rel << " not present"
+#define REQUIRE_SHARED(var, rel) E2LLM_REQUIRE_SHARED_DATA(var, shared_data(rel))
 
 std::string data(const std::string& rel) { return test::test_data_dir() + "/eval/" + rel; }
 

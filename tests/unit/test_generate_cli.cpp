@@ -48,12 +48,10 @@ TEST(GenerateCli, StreamsTextAndCutsAtStopString) {
 
 TEST(GenerateCli, BadInputIsAOneLineError) {
   test::CommandResult r = test::run_cli("generate --model /nonexistent --prompt hi");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("e2llm: error:"), std::string::npos) << r.output;
+  test::expect_one_line_error(r, "/nonexistent");
   E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
   r = test::run_cli("generate --model " + quoted(path) + " --prompt hi --temperature 0");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("temperature"), std::string::npos) << r.output;
+  test::expect_one_line_error(r, "temperature");
 }
 
 // A prompt too long for a command line comes from a file or standard input,

@@ -86,8 +86,7 @@ TEST(GgufReal, Gemma3MatchesGgufPyAndTransformers) {
 
 TEST(GgufReal, EveryTensorOfBothModelsLoads) {
   for (const char* name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-Q4_K_M.gguf"}) {
-    const std::string path = e2llm::test::real_model(name);
-    if (path.empty()) GTEST_SKIP() << name << " not fetched; run scripts/fetch_models.sh";
+    E2LLM_REQUIRE_REAL_MODEL(path, name);
     auto w = open_weights(path);
     for (const auto& n : w->names()) {
       torch::Tensor t = w->get(n);

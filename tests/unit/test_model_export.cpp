@@ -133,6 +133,16 @@ TEST(ExportCli, TheExportedModelNamesItsBaseModelsAndAnswersAsTheCheckpointDoes)
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(latest_checkpoint(dir.file("model")), step) << "the same step, replaced in place";
 
+  // Neither a forced export nor a new run without --resume writes over a training run.
+  const std::string run_step = latest_checkpoint(dir.file("run"));
+  r = test::run_command(in_cache(cache.path(), "export --force --checkpoint " + dir.file("model") + " --output " +
+                                                   dir.file("run")));
+  test::expect_one_line_error(r, "holds a training run");
+  r = test::run_command(in_cache(cache.path(), "train --quiet --config " + dir.file("config.json")));
+  test::expect_one_line_error(r, "already holds a run");
+  EXPECT_EQ(latest_checkpoint(dir.file("run")), run_step);
+  EXPECT_TRUE(file_exists(run_step + "/optimizer.safetensors")) << "the run is as it was";
+
   const std::string question = " answer --max-new-tokens 6 --context " + dir.file("context.txt") + " --question '" +
                                examples[0].prompt + "'";
   const test::CommandResult from_run = test::run_command(in_cache(cache.path(), question + " --model " + dir.file("run")));

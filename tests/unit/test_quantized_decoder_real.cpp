@@ -90,8 +90,7 @@ TEST(QuantizedDecoderReal, Gemma3Q4_K_MGreedyEqualsFloat32) {
 }
 
 TEST(QuantizedDecoderReal, Top1AgreementOverTwoThousandTokens) {
-  if (!std::filesystem::exists(test::qmsum_path("test")))
-    GTEST_SKIP() << "../shared/data/qmsum/test.jsonl not present";
+  E2LLM_REQUIRE_SHARED_DATA(qmsum, test::qmsum_path("test"));
   for (const char* name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-Q4_K_M.gguf"}) {
     E2LLM_REQUIRE_REAL_MODEL(path, name);
     const double agreement = top1_agreement(path);

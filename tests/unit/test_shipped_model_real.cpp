@@ -92,6 +92,7 @@ TEST(ShippedModel, NamesItsBaseModelsByFetchNameAndFingerprint) {
 TEST(ShippedModel, ReadsWholePasskeysInShortHeldOutDocuments) {
   E2LLM_REQUIRE_REAL_MODEL(encoder, kEncoder);
   E2LLM_REQUIRE_REAL_MODEL(decoder, kDecoder);
+  E2LLM_REQUIRE_SHARED_DATA(qmsum, test::qmsum_path("val"));
   const PasskeyScore score = read_held_out_passkeys(shipped_dir(), 200);
   // The model of 2026-12-06 (long stage step 380) gets 12 and 8 of 12 here,
   // with OpenBLAS's Haswell, Zen and SkylakeX kernels alike (35% whole of
@@ -112,7 +113,7 @@ TEST(ShippedModel, ReadsWholePasskeysInShortHeldOutDocuments) {
 TEST(ShippedModel, AnswersAPasskeyQuestionFromTheCommandLine) {
   E2LLM_REQUIRE_REAL_MODEL(encoder, kEncoder);
   E2LLM_REQUIRE_REAL_MODEL(decoder, kDecoder);
-  ASSERT_TRUE(std::filesystem::exists(test::qmsum_path("val"))) << test::qmsum_path("val") << " is missing";
+  E2LLM_REQUIRE_SHARED_DATA(qmsum, test::qmsum_path("val"));
   const Example e = make_passkey({.words = 60, .depth = 0.5, .seed = 7, .haystack = test::qmsum_haystack("val", 1)});
   const std::string key = e.answers.at(0);
   test::TempDir dir;
@@ -131,6 +132,7 @@ TEST(ShippedModel, AnswersAPasskeyQuestionFromTheCommandLine) {
 TEST(ShortStageSnapshot, ReadsThePasskeysFirstDigitsInHeldOutText) {
   E2LLM_REQUIRE_REAL_MODEL(encoder, kEncoder);
   E2LLM_REQUIRE_REAL_MODEL(decoder, kDecoder);
+  E2LLM_REQUIRE_SHARED_DATA(qmsum, test::qmsum_path("val"));
   const PasskeyScore score = read_held_out_passkeys(snapshot_dir(), 100);
   // On 66 such documents the snapshot reads the first digit 100%, the second
   // 98% and the third 92% of the time (chance: about 10% each); here it gets

@@ -1,4 +1,5 @@
 // Passkey, needle and key -> value generators, and `e2llm synth`.
+#include <filesystem>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -208,9 +209,14 @@ TEST(Needle, GridCoversLengthsTimesDepthsWithUniqueIds) {
   auto v = needle_grid(g);
   ASSERT_EQ(v.size(), 12u);
   std::set<std::string> ids;
-  for (const auto& e : v) ids.insert(e.id + e.context.substr(0, 40));
-  EXPECT_EQ(passkey_grid(g).size(), 12u);
-  EXPECT_EQ(passkey_grid(g)[3].context, passkey_grid(g)[3].context);
+  for (const auto& e : v) ids.insert(e.id);
+  EXPECT_EQ(ids.size(), v.size()) << "every needle example has its own id";
+  const std::vector<Example> keys = passkey_grid(g);
+  ASSERT_EQ(keys.size(), 12u);
+  ids.clear();
+  for (const auto& e : keys) ids.insert(e.id);
+  EXPECT_EQ(ids.size(), keys.size()) << "every passkey example has its own id";
+  EXPECT_EQ(passkey_grid(g)[3].context, keys[3].context) << "seeded: the same grid twice";
 }
 
 TEST(KeyValue, QuestionAnsweredByExactlyOneFactLine) {
@@ -256,4 +262,25 @@ TEST(SynthCli, WritesSeededJsonl) {
   r = test::run_cli("synth --task nope --output " + dir.file("x.jsonl"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("unknown task 'nope'"), std::string::npos);
+}
+
+// Bad counts and another task's options are refused before anything is made,
+// not read as 2^64 - 1 or silently ignored.
+TEST(SynthCli, RefusesBadCountsAndOtherTasksOptions) {
+  test::TempDir dir;
+  const std::string out = " --output " + dir.file("x.jsonl");
+  for (const char* bad : {"--task passkey --samples -1", "--task passkey --lengths 300,-1", "--task needle --depths 1.5",
+                          "--task kv --count 0", "--task kv --words -5"}) {
+    const test::CommandResult r = test::run_cli(std::string("synth ") + bad + out);
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.output.find(std::string(bad).substr(std::string(bad).rfind("--"), 7)), std::string::npos)
+        << bad << ": the error names the option: " << r.output;
+  }
+  test::CommandResult r = test::run_cli("synth --task passkey --count 500" + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--count is an option of --task kv, not of --task passkey"), std::string::npos) << r.output;
+  r = test::run_cli("synth --task kv --random-facts" + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--random-facts is an option of --task needle"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.jsonl")));
 }

@@ -287,12 +287,10 @@ TEST(TokenizeCli, BadInputIsAOneLineError) {
   test::TempDir dir;
   std::ofstream(dir.file("bad.jsonl")) << "{\"text\": 3}\n";
   auto r = test::run_cli("tokenize --model " + fixture("unigram.tokenizer.json"), dir.file("bad.jsonl"));
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("e2llm: error: stdin line 1"), std::string::npos) << r.output;
+  test::expect_one_line_error(r, "e2llm: error: stdin line 1");
   std::ofstream(dir.file("utf8.jsonl")) << "{\"text\": \"a\xFF\"}\n";
   auto u = test::run_cli("tokenize --model " + fixture("unigram.tokenizer.json"), dir.file("utf8.jsonl"));
-  EXPECT_EQ(u.exit_code, 1);
-  EXPECT_NE(u.output.find("e2llm: error:"), std::string::npos) << u.output;
+  test::expect_one_line_error(u, "UTF-8");
 }
 
 }  // namespace

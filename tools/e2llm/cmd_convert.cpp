@@ -40,9 +40,12 @@ CommandRegistrar registrar("convert", [](CLI::App& app) {
                   "The dataset file (govreport: also a folder; narrativeqa: the folder with qaps.csv)")
       ->required();
   cmd->add_option("--output", o->output, "Output JSONL file (written atomically)")->required();
-  cmd->add_option("--stories", o->convert.stories_dir, "narrativeqa: folder of <document_id>.content files");
-  cmd->add_option("--evidence", o->convert.evidence_dir, "triviaqa: folder holding wikipedia/ and web/");
-  cmd->add_option("--split", o->convert.split, "narrativeqa: keep only this set (train, valid, test)");
+  cmd->add_option("--stories", o->convert.stories_dir,
+                  "narrativeqa: folder of <document_id>.content files (default: <input>/tmp)");
+  cmd->add_option("--evidence", o->convert.evidence_dir,
+                  "triviaqa: folder holding wikipedia/ and web/ (default: <input's folder>/../evidence)");
+  cmd->add_option("--split", o->convert.split, "narrativeqa: keep only this set (train, valid, test)")
+      ->check(CLI::IsMember({"train", "valid", "test"}));
   cmd->add_flag("--per-question", o->convert.per_question,
                 "triviaqa: one example per question over all its evidence documents");
   cmd->add_flag("--keep-going", o->keep_going, "Exit 0 even when malformed records were skipped");

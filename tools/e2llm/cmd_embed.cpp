@@ -125,10 +125,15 @@ CommandRegistrar registrar("embed", [](CLI::App& app) {
   auto o = std::make_shared<EmbedOptions>();
   auto* cmd = app.add_subcommand("embed", "Embed JSON Lines {\"text\": ...} from stdin with a text encoder");
   add_model_option(cmd, o->model, "Hugging Face encoder folder (BERT, XLM-RoBERTa, GTE-v1.5)")->required();
-  cmd->add_option("--pooling", o->pooling,
-                  "cls, mean or segments (default: the folder's sentence-transformers pooling, else mean)");
-  cmd->add_option("--k", o->k, "Vectors per text for --pooling segments")->check(CLI::PositiveNumber);
-  cmd->add_option("--pooler", o->pooler_file, "Trained pooler (.safetensors from save_pooler), e.g. attention");
+  auto* pooling = cmd->add_option("--pooling", o->pooling,
+                                  "cls, mean or segments (default: the folder's sentence-transformers pooling, "
+                                  "else mean)");
+  cmd->add_option("--k", o->k, "Vectors per text for --pooling segments")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str()
+      ->needs(pooling);
+  cmd->add_option("--pooler", o->pooler_file, "Trained pooler (.safetensors from save_pooler), e.g. attention")
+      ->excludes(pooling);
   cmd->add_flag("--normalize", o->normalize, "L2-normalize every vector");
   cmd->add_option("--batch-size", o->batch_size, "Most texts per forward pass")->capture_default_str()
       ->check(CLI::PositiveNumber);

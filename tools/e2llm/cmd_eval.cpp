@@ -55,6 +55,15 @@ nlohmann::json settings(const EvalArgs& a) {
   return s;
 }
 
+// The baselines' prompt options mean nothing to --method e2llm (its prompt
+// is soft tokens and the question): refused rather than silently dropped.
+void check_method_options(const CLI::App& cmd, const std::string& method) {
+  for (const char* option : {"--window", "--chat", "--chat-template", "--system", "--rag-chunk-size"})
+    E2LLM_CHECK(method != "e2llm" || cmd.count(option) == 0, "{} is for the baselines, not --method e2llm", option);
+  for (const char* option : {"--chat-template", "--system"})
+    E2LLM_CHECK(cmd.count(option) == 0 || cmd.count("--chat") > 0, "{} needs --chat", option);
+}
+
 void run_eval_command(EvalArgs a) {
   const bool is_e2llm = a.method == "e2llm";
   E2LLM_CHECK(is_e2llm || a.method == "full" || a.method == "truncate" || a.method == "rag",
@@ -152,10 +161,14 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--checkpoint", a->checkpoint,
                   "E2LLM checkpoint (training output folder or step folder; default: the shipped model, "
                   "docs/model.md, or $E2LLM_MODEL)");
-  cmd->add_option("--limit", a->limit, "Only the first N examples (0 = all)")->capture_default_str();
+  cmd->add_option("--limit", a->limit, "Only the first N examples (0 = all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")->capture_default_str();
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--ignore-eos", a->ignore_eos,
                 "Keep generating past the end-of-text token: every answer has exactly --max-new-tokens tokens "
                 "(for timing runs such as bench/efficiency.py)");
@@ -168,7 +181,10 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
   cmd->add_option("--rag-chunk-size", a->rag_chunk_size, "RAG: chunk size in decoder tokens")->capture_default_str();
   cmd->add_option("--dataset-name", a->dataset_name, "Dataset label in the table (default: the data file's stem)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress bar on stderr");
-  cmd->callback([a] { run_eval_command(*a); });
+  cmd->callback([a, cmd] {
+    check_method_options(*cmd, a->method);
+    run_eval_command(*a);
+  });
 });
 
 }  // namespace

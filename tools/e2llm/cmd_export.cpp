@@ -37,9 +37,19 @@ nlohmann::json training_provenance(const nlohmann::json& config) {
   return training;
 }
 
+// --force replaces an exported model, never a training run: saving would
+// prune the run's other steps and its optimizer state.
+void check_output(const ExportArgs& a) {
+  if (!std::filesystem::exists(a.output)) return;
+  E2LLM_CHECK(a.force, "--output {} exists (--force replaces its model)", a.output);
+  const std::string latest = latest_checkpoint(a.output);
+  E2LLM_CHECK(latest.empty() || !std::filesystem::exists(latest + "/optimizer.safetensors"),
+              "--output {} holds a training run ({}), not an exported model: export into another folder", a.output,
+              latest);
+}
+
 void run_export(const ExportArgs& a) {
-  E2LLM_CHECK(a.force || !std::filesystem::exists(a.output), "--output {} exists (--force replaces its model)",
-              a.output);
+  check_output(a);
   TrainingState in = load_checkpoint(a.checkpoint);
   E2LLM_CHECK(in.config.contains("model") && in.config["model"].is_object(), "{}: the checkpoint has no model config",
               a.checkpoint);

@@ -100,13 +100,15 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Most tokens to generate")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--greedy", a->greedy, "Greedy decoding even when sampling options are given "
                                        "(the default when none is)");
-  cmd->add_option("--temperature", a->temperature, "Sampling temperature (> 0)");
-  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", a->top_p, "Nucleus sampling: keep the smallest set with this much probability");
-  cmd->add_option("--min-p", a->min_p, "Drop tokens less likely than min-p x the most likely one");
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature (> 0; 1 when sampling without it)");
+  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off, the default)");
+  cmd->add_option("--top-p", a->top_p,
+                  "Nucleus sampling: keep the smallest set with this much probability (1 = off, the default)");
+  cmd->add_option("--min-p", a->min_p,
+                  "Drop tokens less likely than min-p x the most likely one (0 = off, the default)");
   add_repetition_options(cmd, a->penalties, "off");
   cmd->add_option("--seed", a->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");

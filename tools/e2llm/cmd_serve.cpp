@@ -94,14 +94,14 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
   cmd->add_option("--store", a->server.store_folder,
                   "Folder of encoded documents, kept across restarts (default: none, documents live in memory)");
   cmd->add_option("--store-max-mb", a->server.store_max_mb,
-                  "Largest store; the least recently used documents are dropped past it")
-      ->check(CLI::PositiveNumber)
+                  "Largest store in MiB; the least recently used documents are dropped past it")
+      ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();
   cmd->add_option("--read-cache-mb", a->server.read_cache_mb,
-                  "Memory for the decoder's state after reading documents (their KV cache, ~25 MB for a QMSum "
-                  "meeting with SmolLM2), so further questions about the same documents prefill only themselves; "
-                  "least recently used first out, 0 keeps none")
-      ->check(CLI::NonNegativeNumber)
+                  "Memory in MiB for the decoder's state after reading documents (their KV cache, ~25 MiB for a "
+                  "QMSum meeting with SmolLM2), so further questions about the same documents prefill only "
+                  "themselves; least recently used first out, 0 keeps none")
+      ->check(CLI::Range(0, 1 << 30))
       ->capture_default_str();
   cmd->add_option("--api-key", a->server.api_key, "Require 'Authorization: Bearer KEY' (not on /health)");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (keeps it out of `ps`)");
@@ -112,8 +112,8 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
   cmd->add_option("--max-queue", a->server.max_queue, "Requests that may wait for the model; more get 503")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--max-body-mb", a->server.max_body_mb, "Largest request body; larger ones get 413")
-      ->check(CLI::PositiveNumber)
+  cmd->add_option("--max-body-mb", a->server.max_body_mb, "Largest request body in MiB; larger ones get 413")
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--http-threads", a->server.http_threads,
                   "Threads reading and writing HTTP (each streaming client holds one)")

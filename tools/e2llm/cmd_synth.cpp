@@ -1,4 +1,5 @@
 // e2llm synth: write a seeded synthetic task (passkey, needle, kv) as evaluation JSONL.
+#include <algorithm>
 #include <cstdio>
 
 #include "command.h"
@@ -31,6 +32,20 @@ std::vector<Example> generate(const SynthOptions& o) {
   fail("unknown task '{}' (expected passkey, needle or kv)", o.task);
 }
 
+// An option of another task would be silently ignored: refused instead.
+void check_task_options(const CLI::App& cmd, const std::string& task) {
+  static const std::vector<std::pair<const char*, std::vector<std::string>>> kTasksOf = {
+      {"--lengths", {"passkey", "needle"}}, {"--depths", {"passkey", "needle"}},
+      {"--samples", {"passkey", "needle"}}, {"--haystack", {"passkey", "needle"}},
+      {"--random-facts", {"needle"}},       {"--random-phrases", {"needle"}},
+      {"--facts", {"kv"}},                  {"--words", {"kv"}},
+      {"--count", {"kv"}}};
+  for (const auto& [option, tasks] : kTasksOf)
+    E2LLM_CHECK(cmd.count(option) == 0 || std::find(tasks.begin(), tasks.end(), task) != tasks.end(),
+                "{} is an option of --task {}, not of --task {}", option, fmt::format("{}", fmt::join(tasks, "/")),
+                task);
+}
+
 void run_synth(SynthOptions o) {
   o.kv.seed = o.grid.seed;
   std::string out;
@@ -48,11 +63,15 @@ CommandRegistrar registrar("synth", [](CLI::App& app) {
   cmd->add_option("--seed", o->grid.seed, "Random seed")->capture_default_str();
   cmd->add_option("--lengths", o->grid.lengths, "passkey/needle: context lengths in words")
       ->delimiter(',')
+      ->check(CLI::Range(1, 100'000'000))
       ->capture_default_str();
   cmd->add_option("--depths", o->grid.depths, "passkey/needle: insertion depths in [0, 1]")
       ->delimiter(',')
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd->add_option("--samples", o->grid.samples, "passkey/needle: examples per (length, depth)")->capture_default_str();
+  cmd->add_option("--samples", o->grid.samples, "passkey/needle: examples per (length, depth)")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
   cmd->add_option("--haystack", o->haystack_file,
                   "passkey/needle: text file the filler is cut from, at a seeded offset (default: built-in "
                   "sentences)");
@@ -64,10 +83,17 @@ CommandRegistrar registrar("synth", [](CLI::App& app) {
                 "<verb> the <word> and <verb> the <word> <when>.\", five sentence frames, the words from the "
                 "haystack), none of it the San Francisco needle's")
       ->excludes(random_facts);
-  cmd->add_option("--facts", o->kv.facts, "kv: key/value lines per document")->capture_default_str();
-  cmd->add_option("--words", o->kv.words, "kv: document length in words")->capture_default_str();
-  cmd->add_option("--count", o->count, "kv: number of examples")->capture_default_str();
-  cmd->callback([o] { run_synth(*o); });
+  cmd->add_option("--facts", o->kv.facts, "kv: key/value lines per document")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  cmd->add_option("--words", o->kv.words, "kv: document length in words")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  cmd->add_option("--count", o->count, "kv: number of examples")->check(CLI::Range(1, 100'000'000))->capture_default_str();
+  cmd->callback([o, cmd] {
+    check_task_options(*cmd, o->task);
+    run_synth(*o);
+  });
 });
 
 }  // namespace

@@ -244,8 +244,13 @@ CommandRegistrar registrar("train", [](CLI::App& app) {
       "a second or more later, stops at once.");
   auto args = std::make_shared<TrainArgs>();
   cmd->add_option("--config", args->config, "Training config (JSON: model, training, data)")->required();
-  cmd->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps (overrides the config)");
-  cmd->add_option("--max-time", args->max_time, "Stop (with a checkpoint) after this many seconds");
+  cmd->add_option("--max-steps", args->max_steps,
+                  "Stop after this many optimizer steps (default: the config's training.max_steps)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-time", args->max_time,
+                  "Stop (with a checkpoint) after this many seconds (default: the config's training.max_time_s; "
+                  "0 there: no limit)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", args->resume, "Continue from the output folder's latest checkpoint");
   cmd->add_option("--output", args->output, "Checkpoint folder (overrides training.output_dir)");
   cmd->add_flag("--quiet", args->quiet, "No progress line");

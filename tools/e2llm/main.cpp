@@ -121,6 +121,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 says only "A subcommand is required" for a misspelt command.
+    if (app.get_subcommands().empty() && !app.remaining().empty() && e.get_exit_code() != 0) {
+      std::fprintf(stderr, "e2llm: error: unknown command '%s' (e2llm --help lists the commands)\n",
+                   app.remaining().front().c_str());
+      return 1;
+    }
     return app.exit(e);
   } catch (const e2llm::Error& e) {
     std::fprintf(stderr, "e2llm: error: %s\n", e.what());
