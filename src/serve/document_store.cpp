@@ -195,36 +195,38 @@ void DocumentStore::load_index() {
                skipped_.empty() ? "" : fmt::format(", {} files skipped", skipped_.size()));
 }
 
-std::optional<StoredDocument> DocumentStore::get(const std::string& id) {
-  if (!is_document_id(id)) return std::nullopt;
-  std::lock_guard lock(mutex_);
+DocumentStore::Entry* DocumentStore::use(const std::string& id) {
+  if (!is_document_id(id)) return nullptr;
   auto it = entries_.find(id);
-  if (it == entries_.end()) return std::nullopt;
+  if (it == entries_.end()) return nullptr;
   it->second.last_use = ++clock_;
-  if (folder_.empty()) return StoredDocument{it->second.info, it->second.pooled};
+  if (!folder_.empty()) ::utimensat(AT_FDCWD, path_of(id).c_str(), nullptr, 0);  // the file's mtime is its last use
+  return &it->second;
+}
+
+std::optional<StoredDocument> DocumentStore::get(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  Entry* entry = use(id);
+  if (!entry) return std::nullopt;
+  if (folder_.empty()) return StoredDocument{entry->info, entry->pooled};
   const std::string path = path_of(id);
   try {
     StoredDocument doc = decode_document_file(read_text_file(path), fingerprint_, path);
-    doc.info.metadata = it->second.info.metadata;
-    ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // the file's mtime is its last use
+    doc.info.metadata = entry->info.metadata;
     return doc;
   } catch (const std::exception& e) {
     // Damaged or removed behind our back: forget it; the caller encodes again.
     spdlog::warn("document store: dropped {}: {}", id, e.what());
-    total_bytes_ -= it->second.info.bytes;
-    entries_.erase(it);
+    total_bytes_ -= entry->info.bytes;
+    entries_.erase(id);
     return std::nullopt;
   }
 }
 
 std::optional<DocumentInfo> DocumentStore::touch(const std::string& id) {
-  if (!is_document_id(id)) return std::nullopt;
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return std::nullopt;
-  it->second.last_use = ++clock_;
-  if (!folder_.empty()) ::utimensat(AT_FDCWD, path_of(id).c_str(), nullptr, 0);
-  return it->second.info;
+  const Entry* entry = use(id);
+  return entry ? std::optional<DocumentInfo>(entry->info) : std::nullopt;
 }
 
 std::optional<DocumentInfo> DocumentStore::info(const std::string& id) const {

@@ -257,8 +257,9 @@ TEST(DecoderKvCache, BatchOfDifferentLengthsDecodesLikeSingles) {
   std::vector<torch::Tensor> steps = {logits};
   torch::Tensor next = torch::tensor({7, 11, 13}, torch::kInt64);
   for (int i = 0; i < 5; ++i) steps.push_back(lm->forward_step(next + i, cache));
+  std::vector<KvCache> singles;
   for (size_t b = 0; b < prompts.size(); ++b) {
-    KvCache single = lm->new_cache(1, 20);
+    KvCache& single = singles.emplace_back(lm->new_cache(1, 20));
     torch::Tensor l = lm->prefill({Segment::tokens(prompts[b])}, single);
     EXPECT_LE((l[0] - steps[0][b]).abs().max().item<double>(), 1e-5) << b;
     for (int i = 0; i < 5; ++i) {
@@ -269,7 +270,11 @@ TEST(DecoderKvCache, BatchOfDifferentLengthsDecodesLikeSingles) {
   // Dropping a finished sequence keeps the others' state.
   cache.select({2, 0});
   torch::Tensor after = lm->forward_step(torch::tensor({1, 2}, torch::kInt64), cache);
-  EXPECT_EQ(after.size(0), 2);
+  ASSERT_EQ(after.size(0), 2);
+  const torch::Tensor alone2 = lm->forward_step(torch::tensor({1}, torch::kInt64), singles[2]);
+  const torch::Tensor alone0 = lm->forward_step(torch::tensor({2}, torch::kInt64), singles[0]);
+  EXPECT_LE((after[0] - alone2[0]).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((after[1] - alone0[0]).abs().max().item<double>(), 1e-5);
 }
 
 TEST(DecoderKvCache, RejectsOverflowAndMismatchedBatches) {

@@ -85,6 +85,9 @@ class DocumentStore {
     torch::Tensor pooled;   // in-memory stores only
   };
   std::string path_of(const std::string& id) const;
+  // The entry of `id` with its use counted (and its file's mtime set), or
+  // nullptr when not stored; the caller holds mutex_.
+  Entry* use(const std::string& id);
   void load_index();
   void evict_over_limit(const std::string& keep);
 
