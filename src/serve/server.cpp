@@ -50,7 +50,16 @@ class ReadCache {
     }
     return nullptr;
   }
+  void erase(const std::string& key) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      bytes_ -= it->second->bytes();
+      entries_.erase(it);
+      return;
+    }
+  }
   void put(const std::string& key, std::shared_ptr<const ReadDocument> read) {
+    erase(key);  // read again (a document dropped from the store): the new state replaces the old
     const size_t bytes = read->bytes();
     if (bytes > capacity_) return;
     entries_.emplace_front(key, std::move(read));
@@ -178,18 +187,20 @@ struct Server::State {
     const char* prefix = r.endpoint == serve::Endpoint::kChat ? "chatcmpl-" : "cmpl-";
     return {fmt::format("{}{:x}{:06x}", prefix, unix_now(), ++next_response), unix_now(), options.model_name};
   }
-  // Compute thread: the pooled vectors of `text`, from the store or encoded
-  // now (and stored).
+  // Compute thread: the pooled vectors of `text` (whose document_id is `id`),
+  // from the store or encoded now (and stored).
   // `cancelled` is checked between encoder passes.
-  StoredDocument document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store,
-                              const std::function<bool()>& cancelled);
+  StoredDocument document_for(const std::string& id, const std::string& text, const nlohmann::json& metadata,
+                              bool* from_store, const std::function<bool()>& cancelled);
   // Compute thread: counts a use of each stored document in `ids` without
-  // loading its vectors; false (nothing counted) when one is not stored.
+  // loading its vectors, in `result` and the metrics only when all are stored;
+  // false when one is not (the store's use order may have counted those before it).
   bool use_stored(const std::vector<std::string>& ids, CompletionResult& result);
   // Compute thread: the pooled vectors of the request's documents and inline
-  // context (encoded when new), counted in `result`; 404 for an unknown id.
-  std::vector<torch::Tensor> load_documents(const CompletionRequest& r, CompletionResult& result,
-                                            const std::function<bool()>& cancelled);
+  // context (encoded when new; its id is the last of `ids`), counted in
+  // `result`; 404 for an unknown id.
+  std::vector<torch::Tensor> load_documents(const CompletionRequest& r, const std::vector<std::string>& ids,
+                                            CompletionResult& result, const std::function<bool()>& cancelled);
   // Compute thread: reads the documents (encoding the inline context when
   // new), checks the window, and adds the answer to the decoding batch;
   // `done` or `failed` is called when it ends (also from later steps).
@@ -236,9 +247,9 @@ void Server::State::stop_http() {
   http.stop();
 }
 
-StoredDocument Server::State::document_for(const std::string& text, const nlohmann::json& metadata, bool* from_store,
+StoredDocument Server::State::document_for(const std::string& id, const std::string& text,
+                                           const nlohmann::json& metadata, bool* from_store,
                                            const std::function<bool()>& cancelled) {
-  const std::string id = document_id(fingerprint, text);
   if (std::optional<StoredDocument> stored = store->get(id)) {
     ++metrics.store_hits;
     *from_store = true;
@@ -277,7 +288,8 @@ bool Server::State::use_stored(const std::vector<std::string>& ids, CompletionRe
   return true;
 }
 
-std::vector<torch::Tensor> Server::State::load_documents(const CompletionRequest& r, CompletionResult& result,
+std::vector<torch::Tensor> Server::State::load_documents(const CompletionRequest& r, const std::vector<std::string>& ids,
+                                                         CompletionResult& result,
                                                          const std::function<bool()>& cancelled) {
   std::vector<torch::Tensor> pooled;
   for (const std::string& id : r.documents) {
@@ -290,7 +302,7 @@ std::vector<torch::Tensor> Server::State::load_documents(const CompletionRequest
   if (r.context) {
     if (cancelled()) throw Cancelled{};
     bool from_store = false;
-    StoredDocument doc = document_for(*r.context, nlohmann::json::object(), &from_store, cancelled);
+    StoredDocument doc = document_for(ids.back(), *r.context, nlohmann::json::object(), &from_store, cancelled);
     (from_store ? result.chunks_from_store : result.chunks_encoded) += doc.info.chunks;
     pooled.push_back(doc.pooled);
   }
@@ -314,7 +326,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   if (read) {
     ++metrics.read_hits;
   } else {
-    pooled = load_documents(r, *result, cancelled);
+    pooled = load_documents(r, ids, *result, cancelled);
   }
   result->documents = ids;
   result->encode_ms = ms_since(start);
@@ -518,7 +530,7 @@ void Server::State::handle_document_upload(const httplib::Request& req, httplib:
   const DocumentInfo info = on_compute<DocumentInfo>([this, d] {
     torch::InferenceMode inference;
     bool from_store = false;
-    return document_for(d.text, d.metadata, &from_store, [] { return false; }).info;
+    return document_for(document_id(fingerprint, d.text), d.text, d.metadata, &from_store, [] { return false; }).info;
   });
   send_json(res, 200, document_json(info));
 }

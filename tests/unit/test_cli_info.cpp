@@ -30,6 +30,22 @@ TEST(CliInfo, DefaultsToAllCores) {
 TEST(Cli, UnknownCommandFailsWithReason) {
   auto r = run_cli("no-such-command");
   e2llm::test::expect_one_line_error(r, "unknown command 'no-such-command'");
+  r = run_cli("--thraeds 2");  // an unknown option is not called a command
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.output.find("unknown command"), std::string::npos) << r.output;
+}
+
+// A number out of range is refused naming the option and the value, in words.
+TEST(Cli, NumbersOutOfRangeSayWhatIsWrong) {
+  auto r = run_cli("--threads -1 info");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--threads: must be 0 or more, not -1"), std::string::npos) << r.output;
+  r = run_cli("synth --task kv --count 0 --output /dev/null");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--count"), std::string::npos) << r.output;
+  r = run_cli("eval --method e2llm --data x.jsonl --output o --max-new-tokens 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--max-new-tokens: must be positive, not 0"), std::string::npos) << r.output;
 }
 
 namespace {

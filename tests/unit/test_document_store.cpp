@@ -151,7 +151,12 @@ TEST(DocumentStore, DropsTheLeastRecentlyUsedPastItsLimitAndRemembersUseAcrossRe
     EXPECT_LE(store.bytes(), 2 * one + one / 2);
     // A file's mtime is its last use; file times tick in milliseconds.
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    ASSERT_TRUE(store.get(a.info.id));  // c is now the least recent
+    // touch() counts a use without reading the vectors: c is now the least recent.
+    const std::optional<DocumentInfo> touched = store.touch(a.info.id);
+    ASSERT_TRUE(touched);
+    EXPECT_EQ(touched->chunks, 2);
+    EXPECT_FALSE(store.touch(b.info.id)) << "evicted";
+    EXPECT_FALSE(store.touch("../x"));
   }
   DocumentStore store(dir.path(), 2 * one + one / 2, kModel);
   store.put(d);

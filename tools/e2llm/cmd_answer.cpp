@@ -90,7 +90,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_flag("--ignore-eos", args->ignore_eos,
                 "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
   add_repetition_options(cmd, args->penalties, "the model's own, docs/model.md");

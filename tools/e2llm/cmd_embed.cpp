@@ -60,7 +60,8 @@ Pooler make_pooler(const EmbedOptions& o, const TextEncoder& encoder) {
   if (!o.pooling.empty()) {
     config.mode = parse_pooling_mode(o.pooling);
     E2LLM_CHECK(config.mode != PoolingMode::kAttention,
-                "--pooling attention needs trained weights: pass them with --pooler FILE");
+                "--pooling attention needs trained weights: give --pooler FILE instead (the file holds its "
+                "pooling)");
     config.k = o.k;
   }
   if (o.normalize) config.normalize = true;
@@ -129,20 +130,20 @@ CommandRegistrar registrar("embed", [](CLI::App& app) {
                                   "cls, mean or segments (default: the folder's sentence-transformers pooling, "
                                   "else mean)");
   cmd->add_option("--k", o->k, "Vectors per text for --pooling segments")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str()
       ->needs(pooling);
   cmd->add_option("--pooler", o->pooler_file, "Trained pooler (.safetensors from save_pooler), e.g. attention")
       ->excludes(pooling);
   cmd->add_flag("--normalize", o->normalize, "L2-normalize every vector");
   cmd->add_option("--batch-size", o->batch_size, "Most texts per forward pass")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--max-tokens", o->max_tokens,
                   "Tokens kept per text, [CLS]/[SEP] included (default: sentence_bert_config.json's max_seq_length, "
                   "else the model's position limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--max-batch-tokens", o->max_batch_tokens, "Most batch x padded-length tokens per forward pass")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive_number());
   cmd->add_option("--dtype", o->dtype, "f32 or bf16 weights and compute")->capture_default_str();
   cmd->callback([o] { run_embed(*o); });
 });

@@ -163,12 +163,12 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
                   "docs/model.md, or $E2LLM_MODEL)");
   cmd->add_option("--limit", a->limit, "Only the first N examples (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative_number());
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_flag("--ignore-eos", a->ignore_eos,
                 "Keep generating past the end-of-text token: every answer has exactly --max-new-tokens tokens "
                 "(for timing runs such as bench/efficiency.py)");

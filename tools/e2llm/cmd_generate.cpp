@@ -100,7 +100,7 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Most tokens to generate")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive_number());
   cmd->add_flag("--greedy", a->greedy, "Greedy decoding even when sampling options are given "
                                        "(the default when none is)");
   cmd->add_option("--temperature", a->temperature, "Sampling temperature (> 0; 1 when sampling without it)");

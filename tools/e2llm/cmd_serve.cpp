@@ -107,21 +107,21 @@ CommandRegistrar registrar("serve", [](CLI::App& app) {
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (keeps it out of `ps`)");
   cmd->add_option("--parallel", a->server.parallel,
                   "Answers decoded together in one batch (continuous batching); more wait in the queue")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--max-queue", a->server.max_queue, "Requests that may wait for the model; more get 503")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--max-body-mb", a->server.max_body_mb, "Largest request body in MiB; larger ones get 413")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--http-threads", a->server.http_threads,
                   "Threads reading and writing HTTP (each streaming client holds one)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--max-tokens", a->server.default_max_tokens,
                   "Longest answer when a request gives no max_tokens")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->callback([a] { run_serve(*a); });
 });

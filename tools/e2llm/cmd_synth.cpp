@@ -34,6 +34,8 @@ std::vector<Example> generate(const SynthOptions& o) {
 
 // An option of another task would be silently ignored: refused instead.
 void check_task_options(const CLI::App& cmd, const std::string& task) {
+  E2LLM_CHECK(task == "passkey" || task == "needle" || task == "kv", "unknown task '{}' (expected passkey, needle or kv)",
+              task);
   static const std::vector<std::pair<const char*, std::vector<std::string>>> kTasksOf = {
       {"--lengths", {"passkey", "needle"}}, {"--depths", {"passkey", "needle"}},
       {"--samples", {"passkey", "needle"}}, {"--haystack", {"passkey", "needle"}},

@@ -22,6 +22,7 @@
 
 #include "command.h"
 #include "e2llm/core/error.h"
+#include "e2llm/io/checkpoint.h"
 #include "e2llm/io/fs.h"
 #include "e2llm/io/model_cache.h"
 #include "e2llm/train/distributed.h"
@@ -179,8 +180,6 @@ void run_train(const TrainArgs& args) {
     return;
   }
   const DistributedConfig dist = distributed_config(args);
-  std::unique_ptr<ProcessGroup> group;
-  if (dist.world_size > 1) group = ProcessGroup::join(dist);
   const bool leader = dist.rank == 0;
 
   const nlohmann::json j = read_json_file(args.config);
@@ -207,6 +206,15 @@ void run_train(const TrainArgs& args) {
   options.resume = options.resume || args.resume;
   options.progress = options.progress && !args.quiet && leader;
   E2LLM_CHECK(!options.output_dir.empty(), "{}: training.output_dir (or --output) is required", args.config);
+  // Before joining the group and loading the models: every process sees the
+  // refusal at once (the Trainer refuses it too, later, for library callers).
+  const std::string earlier = options.resume ? "" : latest_checkpoint(options.output_dir);
+  E2LLM_CHECK(earlier.empty(),
+              "{} already holds a run (its latest checkpoint: {}); --resume continues it, or train into another "
+              "--output",
+              options.output_dir, earlier);
+  std::unique_ptr<ProcessGroup> group;
+  if (dist.world_size > 1) group = ProcessGroup::join(dist);
 
   const nlohmann::json data = section(j, "data", args.config, true);
   const json_fields::Where data_where(args.config, "data");
@@ -246,11 +254,11 @@ CommandRegistrar registrar("train", [](CLI::App& app) {
   cmd->add_option("--config", args->config, "Training config (JSON: model, training, data)")->required();
   cmd->add_option("--max-steps", args->max_steps,
                   "Stop after this many optimizer steps (default: the config's training.max_steps)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--max-time", args->max_time,
                   "Stop (with a checkpoint) after this many seconds (default: the config's training.max_time_s; "
                   "0 there: no limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_flag("--resume", args->resume, "Continue from the output folder's latest checkpoint");
   cmd->add_option("--output", args->output, "Checkpoint folder (overrides training.output_dir)");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
@@ -259,16 +267,16 @@ CommandRegistrar registrar("train", [](CLI::App& app) {
                   "micro-batches (training.grad_accum is the global count)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--rank", args->rank, "This process's rank in a multi-machine job (default: $RANK, else 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   cmd->add_option("--world-size", args->world_size,
                   "Processes in the whole job (default: $WORLD_SIZE, else 1 = not distributed)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--master", args->master,
                   "ADDR:PORT where rank 0 hosts the rendezvous (default: $MASTER_ADDR:$MASTER_PORT, else "
                   "127.0.0.1:29500)");
   cmd->add_option("--dist-timeout", args->dist_timeout,
                   "Seconds a rank waits for the others before failing (default: $E2LLM_DIST_TIMEOUT, else 600)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->callback([args] { run_train(*args); });
 });
 

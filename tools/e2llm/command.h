@@ -35,6 +35,12 @@ struct RepetitionOptions {
 // `default_text` ends each option's help: what applies when it is left out.
 void add_repetition_options(CLI::App* cmd, RepetitionOptions& options, const std::string& default_text);
 
+// Checks for numeric options with a message that says what is wrong
+// ("--max-new-tokens: must be positive, not 0"); CLI11 2.1's PositiveNumber
+// prints a range of two 309-digit doubles instead.
+const CLI::Validator& positive_number();
+const CLI::Validator& non_negative_number();
+
 // --weights for the commands that run a decoder for inference (see
 // decoder_options_for() in e2llm/decoder/decoder.h); `weights` holds "auto".
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);

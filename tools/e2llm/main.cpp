@@ -26,6 +26,28 @@ std::vector<RegisteredCommand>& registered_commands() {
   return commands;
 }
 
+namespace {
+CLI::Validator number_above(double bound, bool or_equal, const char* name, const char* wanted) {
+  return CLI::Validator(
+      [=](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "must be a number, not '" + input + "'";
+        return value > bound || (or_equal && value == bound) ? "" : std::string("must be ") + wanted + ", not " + input;
+      },
+      name);
+}
+}  // namespace
+
+const CLI::Validator& positive_number() {
+  static const CLI::Validator check = number_above(0, false, "POSITIVE", "positive");
+  return check;
+}
+
+const CLI::Validator& non_negative_number() {
+  static const CLI::Validator check = number_above(0, true, "NONNEGATIVE", "0 or more");
+  return check;
+}
+
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
   return cmd
       ->add_option("--weights", weights,
@@ -61,10 +83,10 @@ void add_repetition_options(CLI::App* cmd, RepetitionOptions& options, const std
   cmd->add_option("--repetition-penalty", options.penalty,
                   "Divide the positive scores of tokens already in the prompt or answer by this, multiply the "
                   "negative ones (1 = off" + unset + ")")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--no-repeat-ngram-size", options.ngram_size,
                   "Never repeat an n-gram of this many tokens of the prompt or answer (0 = off" + unset + ")")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
 }
 
 CommandRegistrar::CommandRegistrar(std::string name, CommandSetup setup) {
@@ -91,7 +113,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("e2llm ") + E2LLM_VERSION);
   GlobalOptions& g = global_options();
-  app.add_option("--threads", g.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", g.threads, "CPU threads (default: all cores)")->check(non_negative_number());
   app.add_option("--device", g.device,
                  "auto (cuda when available), cpu, cuda or cuda:N, for embed, train (default: the config's "
                  "model.device), answer, eval and serve; the other commands run on the CPU and refuse cuda")
@@ -122,7 +144,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // CLI11 says only "A subcommand is required" for a misspelt command.
-    if (app.get_subcommands().empty() && !app.remaining().empty() && e.get_exit_code() != 0) {
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() && !app.remaining().empty() &&
+        app.remaining().front().rfind('-', 0) != 0) {
       std::fprintf(stderr, "e2llm: error: unknown command '%s' (e2llm --help lists the commands)\n",
                    app.remaining().front().c_str());
       return 1;

@@ -42,7 +42,8 @@ struct TrainingState {
 };
 
 // Writes root/step-<step>/ atomically, points root/latest at it and removes
-// older step folders beyond the newest `keep_last`. Returns the folder.
+// the other step folders but the newest `keep_last - 1` (the step written is
+// kept whatever its number). Returns the folder.
 std::string save_checkpoint(const std::string& root, const TrainingState& state, int keep_last = 2);
 
 // `path` is a checkpoint root (follows `latest`) or one step folder.
