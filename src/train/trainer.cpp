@@ -331,6 +331,15 @@ void Trainer::State::log_metrics(const nlohmann::json& line) {
   metrics->flush();
 }
 
+void refuse_overwriting_a_run(const TrainOptions& options) {
+  if (options.resume || options.output_dir.empty()) return;
+  const std::string earlier = latest_checkpoint(options.output_dir);
+  E2LLM_CHECK(earlier.empty(),
+              "training: {} already holds a run (its latest checkpoint: {}); --resume (training.resume) continues "
+              "it, or train into another output_dir",
+              options.output_dir, earlier);
+}
+
 Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
     : state_(std::make_unique<State>(task, std::move(options), group)) {
   State& s = *state_;
@@ -346,12 +355,7 @@ Trainer::Trainer(TrainTask& task, TrainOptions options, ProcessGroup* group)
   if (s.distributed()) s.check_ranks_agree();
   s.optimizer = make_optimizer(s.params, s.options);
   if (s.leader() && !s.options.resume) {
-    // A new run would write its steps over this one's and prune the rest.
-    const std::string earlier = s.options.output_dir.empty() ? "" : latest_checkpoint(s.options.output_dir);
-    E2LLM_CHECK(earlier.empty(),
-                "training: {} already holds a run (its latest checkpoint: {}); --resume (training.resume) continues "
-                "it, or train into another output_dir",
-                s.options.output_dir, earlier);
+    refuse_overwriting_a_run(s.options);
     if (s.options.init_from.empty()) {
       task.initialize();
     } else {  // the tensors only: this run's step, optimizer and data order start afresh

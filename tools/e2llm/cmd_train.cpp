@@ -207,12 +207,8 @@ void run_train(const TrainArgs& args) {
   options.progress = options.progress && !args.quiet && leader;
   E2LLM_CHECK(!options.output_dir.empty(), "{}: training.output_dir (or --output) is required", args.config);
   // Before joining the group and loading the models: every process sees the
-  // refusal at once (the Trainer refuses it too, later, for library callers).
-  const std::string earlier = options.resume ? "" : latest_checkpoint(options.output_dir);
-  E2LLM_CHECK(earlier.empty(),
-              "{} already holds a run (its latest checkpoint: {}); --resume continues it, or train into another "
-              "--output",
-              options.output_dir, earlier);
+  // refusal at once (the Trainer checks it again, for library callers).
+  refuse_overwriting_a_run(options);
   std::unique_ptr<ProcessGroup> group;
   if (dist.world_size > 1) group = ProcessGroup::join(dist);
 

@@ -86,6 +86,10 @@ struct TrainResult {
 
 class ProcessGroup;
 
+// Refuses a fresh run (not options.resume) into an output_dir that already
+// holds one: it would write its steps over the old run's and prune the rest.
+void refuse_overwriting_a_run(const TrainOptions& options);
+
 class Trainer {
  public:
   // With options.resume restores the latest checkpoint. `group` (optional,
