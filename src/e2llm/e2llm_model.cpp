@@ -388,11 +388,26 @@ std::shared_ptr<const ReadDocument> E2llmModel::read_context(const ChunkedContex
   return read;
 }
 
+// Before the encoding, which for a text too long takes minutes: each chunk
+// becomes k soft tokens, and the decoder's window holds only so many (the
+// prompt and the answer are checked by generate()).
+void E2llmModel::check_fits_window(const ChunkedContext& chunked) const {
+  const int64_t window = decoder_->config().max_position_embeddings;
+  const int64_t fixed = static_cast<int64_t>(parts_->prefix_ids.size()) + (config_.markers ? 2 : 0);
+  const int64_t chunks = static_cast<int64_t>(chunked.chunks.size()), k = config_.pooling.k;
+  E2LLM_CHECK(fixed + chunks * k < window,
+              "the text is {} chunks ({} encoder tokens), {} soft tokens, past the decoder's window of {} "
+              "positions: this model reads at most {} chunks (about {} tokens) at once",
+              chunks, chunked.context_tokens, chunks * k, window, (window - fixed - 1) / k,
+              (window - fixed - 1) / k * chunk_size_);
+}
+
 std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
                                  const AnswerOptions& options, AnswerTiming* timing) {
   torch::NoGradGuard no_grad;
   AnswerTiming t;
   ChunkedContext chunked = chunk_context(context);
+  check_fits_window(chunked);
   // The document is prefilled apart from the question whether or not it is
   // remembered, so that an answer does not depend on what came before it.
   std::shared_ptr<const ReadDocument> read = read_context(chunked, options, t);

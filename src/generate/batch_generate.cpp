@@ -42,7 +42,7 @@ void BatchGenerator::add(const std::vector<Segment>& prompt, GenerateOptions opt
   torch::InferenceMode inference;
   KvCache cache;
   const auto start = Clock::now();
-  torch::Tensor logits = prefill_prompt(lm_, prompt, start_state, entry->options.stop.max_new_tokens, cache);
+  torch::Tensor logits = prefill_prompt(lm_, prompt, start_state, entry->sequence->token_budget(), cache);
   result.prefill_seconds = seconds_since(start);
   cache_.append(cache);
   logits_ = logits_.defined() ? torch::cat({logits_, logits}) : logits;

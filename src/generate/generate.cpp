@@ -31,7 +31,15 @@ int64_t prompt_length(const std::vector<Segment>& prompt) {
   return n;
 }
 
-StopConfig with_model_eos(StopConfig stop, const CausalLMImpl& lm) {
+// The model's EOS ids, and its window: a prompt past the window is refused
+// (its positions would lie beyond the ones the model was trained on), and the
+// answer stops where the window ends, so that --max-new-tokens 1000000 sizes
+// no KV cache past it.
+StopConfig with_model_limits(StopConfig stop, const CausalLMImpl& lm, int64_t prompt_tokens) {
+  const int64_t window = lm.config().max_position_embeddings;
+  E2LLM_CHECK(prompt_tokens <= window, "generate: the prompt takes {} positions, past the decoder's window of {}",
+              prompt_tokens, window);
+  stop.window_left = window - prompt_tokens;
   if (stop.ignore_eos) return stop;
   for (int64_t id : lm.eos_token_ids()) stop.stop_token_ids.push_back(id);
   return stop;
@@ -66,13 +74,14 @@ double GenerateResult::decode_tokens_per_second() const {
 
 GeneratingSequence::GeneratingSequence(const CausalLMImpl& lm, const std::vector<Segment>& prompt,
                                        TokenTextDecoder& decoder, const GenerateOptions& options)
-    : stop_(with_model_eos(options.stop, lm)),
+    : stop_(with_model_limits(options.stop, lm, prompt_length(prompt))),
       sampler_(options.sampling),
       emitter_(options.on_text),
       decoder_(decoder),
       seen_(prompt_token_ids(prompt)) {
   result_.prompt_tokens = prompt_length(prompt);
   E2LLM_CHECK(result_.prompt_tokens > 0, "generate: the prompt is empty");
+  token_budget_ = std::min(options.stop.max_new_tokens, lm.config().max_position_embeddings - result_.prompt_tokens);
   done_ = stop_.reason() != StopReason::kNone;  // max_new_tokens == 0
   result_.stop_reason = stop_.reason();
 }
@@ -130,7 +139,7 @@ GenerateResult generate(CausalLMImpl& lm, const std::vector<Segment>& prompt, To
   torch::InferenceMode inference;
   KvCache cache;
   auto start = Clock::now();
-  torch::Tensor logits = prefill_prompt(lm, prompt, start_state, options.stop.max_new_tokens, cache);
+  torch::Tensor logits = prefill_prompt(lm, prompt, start_state, sequence.token_budget(), cache);
   result.prefill_seconds = seconds_since(start);
 
   start = Clock::now();

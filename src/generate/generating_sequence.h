@@ -55,6 +55,9 @@ class GeneratingSequence {
   // callback propagate.
   int64_t next(const torch::Tensor& logits);
   bool done() const { return done_; }  // also true from the start when max_new_tokens is 0
+  // Most tokens it may generate: max_new_tokens, or fewer where the decoder's
+  // window ends first (the KV cache's room after the prompt).
+  int64_t token_budget() const { return token_budget_; }
   GenerateResult& result() { return result_; }
 
  private:
@@ -64,6 +67,7 @@ class GeneratingSequence {
   TokenTextDecoder& decoder_;
   std::vector<int64_t> seen_;
   GenerateResult result_;
+  int64_t token_budget_ = 0;
   bool done_ = false;
 };
 

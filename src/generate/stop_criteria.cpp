@@ -13,6 +13,7 @@ const char* to_string(StopReason reason) {
     case StopReason::kMaxNewTokens: return "max_new_tokens";
     case StopReason::kStopToken: return "stop_token";
     case StopReason::kStopString: return "stop_string";
+    case StopReason::kWindowFull: return "window_full";
   }
   return "unknown";
 }
@@ -24,7 +25,9 @@ StopCriteria::StopCriteria(StopConfig config)
     E2LLM_CHECK(!s.empty(), "stop strings must not be empty");
     longest_stop_string_ = std::max(longest_stop_string_, s.size());
   }
+  E2LLM_CHECK(config_.window_left >= -1, "window_left must be >= -1, got {}", config_.window_left);
   if (config_.max_new_tokens == 0) reason_ = StopReason::kMaxNewTokens;
+  else if (config_.window_left == 0) reason_ = StopReason::kWindowFull;
 }
 
 StopReason StopCriteria::on_token(int64_t id, std::string_view piece) {
@@ -36,6 +39,7 @@ StopReason StopCriteria::on_token(int64_t id, std::string_view piece) {
   text_.append(piece);
   if (cut_at_stop_string(search_from)) return reason_ = StopReason::kStopString;
   if (generated_ >= config_.max_new_tokens) return reason_ = StopReason::kMaxNewTokens;
+  if (config_.window_left >= 0 && generated_ >= config_.window_left) return reason_ = StopReason::kWindowFull;
   return StopReason::kNone;
 }
 

@@ -374,7 +374,8 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
       prompt, std::move(generation),
       [this, result, done, read_ms](GenerateResult g) {
         result->text = g.text;
-        result->finish_reason = g.stop_reason == StopReason::kMaxNewTokens ? "length" : "stop";
+        const bool cut = g.stop_reason == StopReason::kMaxNewTokens || g.stop_reason == StopReason::kWindowFull;
+        result->finish_reason = cut ? "length" : "stop";
         result->prompt_tokens = g.prompt_tokens;
         result->completion_tokens = g.generated_tokens();
         result->prefill_ms = read_ms + g.prefill_seconds * 1000;

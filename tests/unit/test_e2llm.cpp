@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <regex>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "e2llm/e2llm/e2llm_model.h"
@@ -137,6 +138,28 @@ TEST_F(Fixture, GenerateReportsEncodingProgressAndStreamsTheAnswer) {
   EXPECT_EQ(cached.pooled_cache_hits(), 1);
   const size_t chunks = cached.chunk_context(examples[0].context).ids.size();
   EXPECT_EQ(reports, (std::vector<std::pair<size_t, size_t>>{{0, chunks}, {chunks, chunks}}));
+}
+
+// A text whose soft tokens alone would fill the decoder's window (128 here,
+// 2 per 30-token chunk) is refused before any chunk is encoded.
+TEST_F(Fixture, ATextPastTheDecodersWindowIsRefusedBeforeEncoding) {
+  torch::manual_seed(0);
+  E2llmModel model(test::tiny_e2llm_config(models));
+  std::string long_text;
+  while (model.chunk_context(long_text).chunks.size() < 64) long_text += examples[0].context + " ";
+  const int64_t chunks = static_cast<int64_t>(model.chunk_context(long_text).chunks.size());
+  bool encoded = false;
+  AnswerOptions options(4);
+  options.on_encoded = [&](size_t, size_t) { encoded = true; };
+  try {
+    model.generate(long_text, examples[0].prompt, options);
+    ADD_FAILURE() << "a text past the window was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("the text is {} chunks", chunks)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("past the decoder's window of 128 positions"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(encoded);
+  EXPECT_NO_THROW(model.generate(examples[0].context, examples[0].prompt, options));  // a short text still reads
 }
 
 TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {

@@ -322,4 +322,23 @@ TEST(CliEmbed, SegmentsGiveKVectorsAndBadInputFailsWithReason) {
   EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
 }
 
+// Bad "ids" lines are refused by line, before any batch runs (the golden BERT:
+// vocabulary 128, 80 positions).
+TEST(CliEmbed, BadIdsNameTheirLine) {
+  TempDir dir;
+  std::string long_ids = "[1";
+  for (int i = 0; i < 80; ++i) long_ids += ", 1";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[]", "stdin line 2: 'ids' must be a non-empty array of integers"},
+      {"[5, \"x\"]", "stdin line 2: 'ids' item 1 is not an integer"},
+      {"[5, 128]", "stdin line 2: id 128 is outside the model's vocabulary of 128"},
+      {"[-1]", "stdin line 2: id -1 is outside the model's vocabulary of 128"},
+      {long_ids + "]", "stdin line 2: 81 ids, more than the model's 80 positions"}};
+  for (const auto& [ids, message] : cases) {
+    std::ofstream(dir.file("in.jsonl")) << "{\"ids\": [5, 6]}\n{\"ids\": " << ids << "}\n";
+    auto r = test::run_cli("embed --model " + golden("bert"), dir.file("in.jsonl"));
+    test::expect_one_line_error(r, message, ids);
+  }
+}
+
 }  // namespace

@@ -1,5 +1,7 @@
 // generate(): the cached decode loop equals a full-forward greedy loop on a
 // tiny random model, soft-token prompts, stop handling and UTF-8-safe streaming.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -198,6 +200,37 @@ TEST_F(Generate, MaxNewTokensAndEmptyPrompt) {
   EXPECT_EQ(r.stop_reason, StopReason::kMaxNewTokens);
   EXPECT_TRUE(generate(*lm_, {Segment::tokens(prompt_)}, d, options(0)).ids.empty());
   EXPECT_THROW(generate(*lm_, {Segment::tokens({})}, d, options(3)), Error);
+}
+
+// However many tokens are asked for, the answer ends with the decoder's
+// window (and its KV cache is sized for the window, not for the request); a
+// prompt longer than the window is refused with both lengths.
+TEST_F(Generate, TheAnswerEndsWithTheWindowAndALongerPromptIsRefused) {
+  const int64_t window = lm_->config().max_position_embeddings;
+  std::vector<int64_t> near_full;
+  for (int64_t i = 0; i < window - 5; ++i) near_full.push_back(prompt_[static_cast<size_t>(i) % prompt_.size()]);
+  GenerateOptions o = options(10'000'000);  // a KV cache that size would need ~10 GiB
+  o.stop.ignore_eos = true;
+  ByteByByteDecoder d;
+  GenerateResult r = generate(*lm_, {Segment::tokens(near_full)}, d, o);
+  EXPECT_EQ(r.ids.size(), 5u);
+  EXPECT_EQ(r.stop_reason, StopReason::kWindowFull);
+  GenerateOptions five = options(5);
+  five.stop.ignore_eos = true;
+  ByteByByteDecoder d2;
+  GenerateResult asked = generate(*lm_, {Segment::tokens(near_full)}, d2, five);
+  EXPECT_EQ(r.ids, asked.ids);
+  EXPECT_EQ(asked.stop_reason, StopReason::kMaxNewTokens);  // both limits at once: the one asked for
+
+  std::vector<int64_t> too_long = near_full;
+  too_long.resize(static_cast<size_t>(window + 1), 17);
+  try {
+    generate(*lm_, {Segment::tokens(too_long)}, d, options(1));
+    FAIL() << "a prompt past the window was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(fmt::format("the prompt takes {} positions, past the decoder's window of {}",
+                                                          window + 1, window)));
+  }
 }
 
 TEST(Utf8, CompletePrefixCutsOnlyIncompleteTails) {

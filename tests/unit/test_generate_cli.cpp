@@ -52,6 +52,13 @@ TEST(GenerateCli, BadInputIsAOneLineError) {
   E2LLM_REQUIRE_REAL_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
   r = test::run_cli("generate --model " + quoted(path) + " --prompt hi --temperature 0");
   test::expect_one_line_error(r, "temperature");
+  // Past SmolLM2's 8,192 positions: refused before any prefill.
+  test::TempDir dir;
+  std::string long_prompt;
+  for (int i = 0; i < 9000; ++i) long_prompt += " hello";
+  write_file_atomic(dir.file("long.txt"), long_prompt);
+  r = test::run_cli("generate --model " + quoted(path) + " --prompt-file " + dir.file("long.txt"));
+  test::expect_one_line_error(r, "positions, past the decoder's window of 8192");
 }
 
 // A prompt too long for a command line comes from a file or standard input,

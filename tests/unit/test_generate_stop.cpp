@@ -26,6 +26,26 @@ TEST(StopCriteria, StopsAfterMaxNewTokens) {
   EXPECT_THROW(stop.on_token(8, "d"), Error);
 }
 
+TEST(StopCriteria, StopsWhereTheWindowEndsWhenThatComesFirst) {
+  StopConfig c = stop_config(10);
+  c.window_left = 2;
+  StopCriteria stop(c);
+  EXPECT_EQ(stop.on_token(5, "a"), StopReason::kNone);
+  EXPECT_EQ(stop.on_token(6, "b"), StopReason::kWindowFull);
+  EXPECT_STREQ(to_string(stop.reason()), "window_full");
+
+  c.max_new_tokens = 2;  // both at once: the budget asked for is what stopped it
+  StopCriteria tie(c);
+  tie.on_token(5, "a");
+  EXPECT_EQ(tie.on_token(6, "b"), StopReason::kMaxNewTokens);
+
+  c.max_new_tokens = 10;
+  c.window_left = 0;  // a prompt that fills the window: done before the first token
+  EXPECT_EQ(StopCriteria(c).reason(), StopReason::kWindowFull);
+  c.window_left = -2;
+  EXPECT_THROW(StopCriteria{c}, Error);
+}
+
 TEST(StopCriteria, StopTokenTextIsNotKept) {
   StopCriteria stop(stop_config(10, {2, 7}));
   EXPECT_EQ(stop.on_token(5, "Hi"), StopReason::kNone);

@@ -260,8 +260,8 @@ TEST(SynthCli, WritesSeededJsonl) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_examples(dir.file("p.jsonl")).size(), 4u);
   r = test::run_cli("synth --task nope --output " + dir.file("x.jsonl"));
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("unknown task 'nope'"), std::string::npos);
+  EXPECT_NE(r.exit_code, 0);  // CLI11's exit code for a bad option value, as for every option
+  EXPECT_NE(r.output.find("--task: nope not in {passkey,needle,kv}"), std::string::npos) << r.output;
 }
 
 // Bad counts and another task's options are refused before anything is made,

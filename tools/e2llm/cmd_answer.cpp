@@ -88,7 +88,7 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
   cmd->add_option("--context", args->context, "File with the long text ('-': standard input)")->required();
   cmd->add_option("--question", args->question, "The question");
   cmd->add_flag("--summarize", args->summarize, "Summarize the text instead of answering a question");
-  cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens")
+  cmd->add_option("--max-new-tokens", args->max_new_tokens, "Longest answer in tokens (it also ends where the decoder's window does)")
       ->capture_default_str()
       ->check(positive_number());
   cmd->add_flag("--ignore-eos", args->ignore_eos,

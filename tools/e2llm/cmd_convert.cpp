@@ -1,4 +1,7 @@
 // e2llm convert: an official dataset layout -> the evaluation JSONL schema.
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 
 #include "command.h"
@@ -15,15 +18,43 @@ struct ConvertCliOptions {
   ConvertOptions convert;
 };
 
+// Converting TriviaQA's or NarrativeQA's evidence reads gigabytes for
+// minutes: on a terminal, a count of the examples written so far, redrawn at
+// most twice a second.
+class ExampleCounter {
+ public:
+  ExampleCounter() : shown_(::isatty(STDERR_FILENO) == 1) {}
+  void add() {
+    ++count_;
+    const auto now = std::chrono::steady_clock::now();
+    if (!shown_ || now - drawn_ < std::chrono::milliseconds(500)) return;
+    drawn_ = now;
+    std::fprintf(stderr, "\rconverting: %zu examples", count_);
+    std::fflush(stderr);
+  }
+  void finish() const {  // the final count, and the line ends
+    if (shown_ && drawn_ != std::chrono::steady_clock::time_point{})
+      std::fprintf(stderr, "\rconverting: %zu examples\n", count_);
+  }
+  size_t count() const { return count_; }
+
+ private:
+  bool shown_;
+  size_t count_ = 0;
+  std::chrono::steady_clock::time_point drawn_{};
+};
+
 void run_convert(ConvertCliOptions& o) {
   o.convert.format = parse_dataset_format(o.format);
   AtomicFileWriter out(o.output);
-  size_t count = 0;
+  ExampleCounter written;
   auto errors = convert_dataset(o.convert, [&](const Example& e) {
     std::string line = example_to_json(e).dump() + "\n";
     out.write(line.data(), line.size());
-    ++count;
+    written.add();
   });
+  written.finish();
+  const size_t count = written.count();
   out.commit();  // the good records are kept even when some were malformed
   for (const auto& e : errors) std::fprintf(stderr, "e2llm: warning: skipped %s\n", e.c_str());
   std::fprintf(stderr, "e2llm: wrote %zu examples to %s\n", count, o.output.c_str());

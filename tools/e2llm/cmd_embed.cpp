@@ -31,13 +31,12 @@ struct EmbedOptions {
 // Turns each input line into token ids: "ids" as given, "text" through the model's tokenizer.
 class LineTokenizer {
  public:
-  LineTokenizer(const std::string& folder, int64_t max_tokens) : folder_(folder), max_tokens_(max_tokens) {}
+  LineTokenizer(const std::string& folder, int64_t max_tokens, const TextEncoder& encoder)
+      : folder_(folder), max_tokens_(max_tokens), positions_(encoder.max_tokens()),
+        vocab_size_(encoder.config().vocab_size) {}
 
   std::vector<int64_t> operator()(const nlohmann::json& line, size_t line_no) {
-    if (line.contains("ids")) {
-      E2LLM_CHECK(line["ids"].is_array(), "stdin line {}: 'ids' must be an array of integers", line_no);
-      return line["ids"].get<std::vector<int64_t>>();
-    }
+    if (line.contains("ids")) return given_ids(line["ids"], line_no);
     E2LLM_CHECK(line.contains("text") && line["text"].is_string(),
                 "stdin line {}: expected an object with a string field 'text' (or 'ids')", line_no);
     if (!tokenizer_) {
@@ -49,8 +48,27 @@ class LineTokenizer {
   }
 
  private:
+  // Checked here, where the line is known: the encoder would only name a
+  // position in a sorted batch of hundreds.
+  std::vector<int64_t> given_ids(const nlohmann::json& ids, size_t line_no) const {
+    E2LLM_CHECK(ids.is_array() && !ids.empty(), "stdin line {}: 'ids' must be a non-empty array of integers", line_no);
+    E2LLM_CHECK(positions_ < 0 || static_cast<int64_t>(ids.size()) <= positions_,
+                "stdin line {}: {} ids, more than the model's {} positions", line_no, ids.size(), positions_);
+    std::vector<int64_t> out;
+    for (const nlohmann::json& id : ids) {
+      E2LLM_CHECK(id.is_number_integer(), "stdin line {}: 'ids' item {} is not an integer", line_no, out.size());
+      const auto value = id.get<int64_t>();
+      E2LLM_CHECK(value >= 0 && value < vocab_size_, "stdin line {}: id {} is outside the model's vocabulary of {}",
+                  line_no, value, vocab_size_);
+      out.push_back(value);
+    }
+    return out;
+  }
+
   std::string folder_;
-  int64_t max_tokens_;
+  int64_t max_tokens_;  // kept of a text
+  int64_t positions_;   // of given ids; < 0: no limit (RoPE)
+  int64_t vocab_size_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 
@@ -98,7 +116,7 @@ void run_embed(const EmbedOptions& o) {
   TextEncoder encoder = TextEncoder::load(o.model, options);
   Pooler pooler = make_pooler(o, encoder);
   pooler->to(options.device);
-  LineTokenizer tokenize(o.model, truncation_length(o, encoder));
+  LineTokenizer tokenize(o.model, truncation_length(o, encoder), encoder);
   const BatchingOptions batching{o.max_batch_tokens, o.batch_size};
   torch::InferenceMode inference;
   std::vector<std::vector<int64_t>> pending;

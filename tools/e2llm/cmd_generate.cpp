@@ -99,7 +99,7 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));
-  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Most tokens to generate")
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Most tokens to generate (generation also ends where the model's window does)")
       ->capture_default_str()->check(positive_number());
   cmd->add_flag("--greedy", a->greedy, "Greedy decoding even when sampling options are given "
                                        "(the default when none is)");

@@ -172,6 +172,8 @@ class E2llmModel {
 
  private:
   struct Parts;
+  // Refuses a text whose soft tokens alone fill the decoder's window.
+  void check_fits_window(const ChunkedContext& chunked) const;
   // read() of the context's soft tokens, remembered while frozen().
   std::shared_ptr<const ReadDocument> read_context(const ChunkedContext& chunked, const AnswerOptions& options,
                                                    AnswerTiming& t);

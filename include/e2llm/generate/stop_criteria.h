@@ -18,9 +18,13 @@ struct StopConfig {
   // Do not add the model's EOS ids: generate exactly max_new_tokens tokens, as
   // benchmarks need (llama.cpp's --ignore-eos, vLLM's ignore_eos).
   bool ignore_eos = false;
+  // Positions left in the decoder's window after the prompt (-1: no limit).
+  // generate() sets it: an answer stops where the window ends, not past the
+  // positions the model knows.
+  int64_t window_left = -1;
 };
 
-enum class StopReason { kNone, kMaxNewTokens, kStopToken, kStopString };
+enum class StopReason { kNone, kMaxNewTokens, kStopToken, kStopString, kWindowFull };
 const char* to_string(StopReason reason);
 
 class StopCriteria {
