@@ -2,6 +2,7 @@
 // validation and the JSON writer.
 #include "e2llm/decoder/decoder_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -245,6 +246,22 @@ void DecoderConfig::validate(const std::string& what) const {
     E2LLM_CHECK(*query_pre_attn_scalar > 0, "{}: 'query_pre_attn_scalar' must be positive", what);
   for (int64_t id : eos_token_ids)
     E2LLM_CHECK(id >= 0 && id < vocab_size, "{}: eos_token_id {} outside the vocabulary of {}", what, id, vocab_size);
+}
+
+int64_t DecoderConfig::context_window() const {
+  switch (rope.type) {
+    case RopeType::Linear:
+    case RopeType::Dynamic:
+      return std::max(max_position_embeddings,
+                      static_cast<int64_t>(static_cast<double>(max_position_embeddings) * rope.factor));
+    case RopeType::Yarn:
+      return std::max(max_position_embeddings,
+                      static_cast<int64_t>(static_cast<double>(rope.original_max_position_embeddings) * rope.factor));
+    case RopeType::Default:
+    case RopeType::Llama3:
+      break;
+  }
+  return max_position_embeddings;
 }
 
 bool DecoderConfig::has_sliding_layers() const {

@@ -329,10 +329,13 @@ ReadDocument E2llmModel::read(const torch::Tensor& soft) {
 std::vector<Segment> E2llmModel::assemble(const torch::Tensor& soft, const std::string& prompt,
                                           const std::vector<int64_t>& answer_ids) const {
   std::vector<Segment> segments = document_segments(soft);
-  std::string rendered = replace_all(config_.prompt_template, "{prompt}", prompt);
-  segments.push_back(Segment::tokens(decoder_tokenizer_->encode(rendered, false).ids));
+  segments.push_back(Segment::tokens(prompt_ids(prompt)));
   if (!answer_ids.empty()) segments.push_back(Segment::tokens(answer_ids, true));
   return segments;
+}
+
+std::vector<int64_t> E2llmModel::prompt_ids(const std::string& prompt) const {
+  return decoder_tokenizer_->encode(replace_all(config_.prompt_template, "{prompt}", prompt), false).ids;
 }
 
 std::vector<int64_t> E2llmModel::answer_ids(const std::string& text, int64_t max_tokens) const {
@@ -388,26 +391,32 @@ std::shared_ptr<const ReadDocument> E2llmModel::read_context(const ChunkedContex
   return read;
 }
 
-// Before the encoding, which for a text too long takes minutes: each chunk
-// becomes k soft tokens, and the decoder's window holds only so many (the
-// prompt and the answer are checked by generate()).
-void E2llmModel::check_fits_window(const ChunkedContext& chunked) const {
-  const int64_t window = decoder_->config().max_position_embeddings;
-  const int64_t fixed = static_cast<int64_t>(parts_->prefix_ids.size()) + (config_.markers ? 2 : 0);
+// Known before the encoding, which for a text too long takes minutes: each
+// chunk becomes k soft tokens, and the window must hold them, the prompt and
+// at least one answer token.
+std::string E2llmModel::window_overflow(const ChunkedContext& chunked, const std::string& prompt) const {
+  const int64_t window = decoder_->config().context_window();
+  const int64_t fixed = static_cast<int64_t>(parts_->prefix_ids.size()) + (config_.markers ? 2 : 0) +
+                        static_cast<int64_t>(prompt_ids(prompt).size());
   const int64_t chunks = static_cast<int64_t>(chunked.chunks.size()), k = config_.pooling.k;
-  E2LLM_CHECK(fixed + chunks * k < window,
-              "the text is {} chunks ({} encoder tokens), {} soft tokens, past the decoder's window of {} "
-              "positions: this model reads at most {} chunks (about {} tokens) at once",
-              chunks, chunked.context_tokens, chunks * k, window, (window - fixed - 1) / k,
-              (window - fixed - 1) / k * chunk_size_);
+  if (fixed + chunks * k < window) return "";
+  const int64_t most = std::max<int64_t>(0, (window - fixed - 1) / k);
+  return fmt::format("the text is {} chunks ({} encoder tokens), {} soft tokens; with the prompt and markers ({} "
+                     "positions) they fill the decoder's window of {}: this model reads at most {} chunks (about {} "
+                     "tokens) with this prompt",
+                     chunks, chunked.context_tokens, chunks * k, fixed, window, most, most * chunk_size_);
 }
 
 std::string E2llmModel::generate(const std::string& context, const std::string& prompt,
                                  const AnswerOptions& options, AnswerTiming* timing) {
+  return generate(chunk_context(context), prompt, options, timing);
+}
+
+std::string E2llmModel::generate(const ChunkedContext& chunked, const std::string& prompt,
+                                 const AnswerOptions& options, AnswerTiming* timing) {
   torch::NoGradGuard no_grad;
   AnswerTiming t;
-  ChunkedContext chunked = chunk_context(context);
-  check_fits_window(chunked);
+  if (std::string why = window_overflow(chunked, prompt); !why.empty()) fail("{}", why);
   // The document is prefilled apart from the question whether or not it is
   // remembered, so that an answer does not depend on what came before it.
   std::shared_ptr<const ReadDocument> read = read_context(chunked, options, t);

@@ -33,7 +33,7 @@ class DecoderBaseline : public Method {
     lm_ = load_causal_lm(o_.model, decoder_options_for(o_.weights, o_.model, parse_device(o_.device)));
     E2LLM_CHECK(!lm_->tokenizer_path().empty(), "{}: no tokenizer beside the model", o_.model);
     tokenizer_ = Tokenizer::from_file(lm_->tokenizer_path());
-    const int64_t model_window = lm_->config().max_position_embeddings;
+    const int64_t model_window = lm_->config().context_window();
     window_ = o_.window > 0 ? o_.window : std::min(model_window, kDefaultMaxWindow);
     E2LLM_CHECK(window_ <= model_window, "--window {} is more than the model's {} positions", window_, model_window);
     E2LLM_CHECK(o_.max_new_tokens < window_, "--max-new-tokens {} leaves no room in a window of {}", o_.max_new_tokens,

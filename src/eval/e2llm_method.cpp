@@ -19,7 +19,12 @@ class E2llmMethod : public Method {
     torch::InferenceMode inference;
     AnswerTiming t;
     MethodAnswer a;
-    a.text = model_->generate(ex.context, ex.prompt, options_, &t);
+    const ChunkedContext chunked = model_->chunk_context(ex.context);
+    // Skipped, as the full-context baseline skips a text that does not fit:
+    // one such example does not end the run.
+    a.skipped = model_->window_overflow(chunked, ex.prompt);
+    if (!a.skipped.empty()) return a;
+    a.text = model_->generate(chunked, ex.prompt, options_, &t);
     a.extra = {{"method", "e2llm"},       {"chunks", t.chunks},          {"context_tokens", t.context_tokens},
                {"soft_tokens", t.soft_tokens}, {"new_tokens", t.generated_tokens}, {"encode_s", t.encode_s},
                {"prefill_s", t.prefill_s},   {"decode_s", t.decode_s}};

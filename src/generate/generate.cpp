@@ -36,10 +36,12 @@ int64_t prompt_length(const std::vector<Segment>& prompt) {
 // answer stops where the window ends, so that --max-new-tokens 1000000 sizes
 // no KV cache past it.
 StopConfig with_model_limits(StopConfig stop, const CausalLMImpl& lm, int64_t prompt_tokens) {
-  const int64_t window = lm.config().max_position_embeddings;
-  E2LLM_CHECK(prompt_tokens <= window, "generate: the prompt takes {} positions, past the decoder's window of {}",
-              prompt_tokens, window);
-  stop.window_left = window - prompt_tokens;
+  const int64_t window = lm.config().context_window();
+  E2LLM_CHECK(prompt_tokens < window,
+              "generate: the prompt takes {} positions, {} the decoder's window of {}: no room for an answer",
+              prompt_tokens, prompt_tokens == window ? "all of" : "past", window);
+  const int64_t left = window - prompt_tokens;
+  stop.window_left = stop.window_left >= 0 ? std::min(stop.window_left, left) : left;
   if (stop.ignore_eos) return stop;
   for (int64_t id : lm.eos_token_ids()) stop.stop_token_ids.push_back(id);
   return stop;
@@ -81,7 +83,6 @@ GeneratingSequence::GeneratingSequence(const CausalLMImpl& lm, const std::vector
       seen_(prompt_token_ids(prompt)) {
   result_.prompt_tokens = prompt_length(prompt);
   E2LLM_CHECK(result_.prompt_tokens > 0, "generate: the prompt is empty");
-  token_budget_ = std::min(options.stop.max_new_tokens, lm.config().max_position_embeddings - result_.prompt_tokens);
   done_ = stop_.reason() != StopReason::kNone;  // max_new_tokens == 0
   result_.stop_reason = stop_.reason();
 }

@@ -57,7 +57,7 @@ class GeneratingSequence {
   bool done() const { return done_; }  // also true from the start when max_new_tokens is 0
   // Most tokens it may generate: max_new_tokens, or fewer where the decoder's
   // window ends first (the KV cache's room after the prompt).
-  int64_t token_budget() const { return token_budget_; }
+  int64_t token_budget() const { return stop_.most_tokens(); }
   GenerateResult& result() { return result_; }
 
  private:
@@ -67,7 +67,6 @@ class GeneratingSequence {
   TokenTextDecoder& decoder_;
   std::vector<int64_t> seen_;
   GenerateResult result_;
-  int64_t token_budget_ = 0;
   bool done_ = false;
 };
 

@@ -30,6 +30,10 @@ StopCriteria::StopCriteria(StopConfig config)
   else if (config_.window_left == 0) reason_ = StopReason::kWindowFull;
 }
 
+int64_t StopCriteria::most_tokens() const {
+  return config_.window_left >= 0 ? std::min(config_.max_new_tokens, config_.window_left) : config_.max_new_tokens;
+}
+
 StopReason StopCriteria::on_token(int64_t id, std::string_view piece) {
   E2LLM_CHECK(reason_ == StopReason::kNone, "stop criteria: token after generation stopped ({})",
               to_string(reason_));

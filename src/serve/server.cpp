@@ -337,7 +337,7 @@ void Server::State::start_completion(const CompletionRequest& r, std::function<v
   // refused; without max_tokens the answer gets what the window leaves.
   int64_t prompt_positions = 0;
   for (const Segment& segment : prompt) prompt_positions += segment.size();
-  const int64_t window = model->decoder().config().max_position_embeddings;
+  const int64_t window = model->decoder().config().context_window();
   const int64_t max_tokens = r.max_tokens > 0 ? r.max_tokens
                                               : std::min(options.default_max_tokens, window - prompt_positions);
   if (max_tokens < 1 || prompt_positions + max_tokens > window)

@@ -4,6 +4,7 @@
 
 #include "e2llm/decoder/decoder.h"
 #include "e2llm/core/error.h"
+#include "e2llm/io/fs.h"
 #include "e2llm/io/safetensors.h"
 #include "test_util.h"
 #include "decoder/causal_attention.h"
@@ -40,6 +41,21 @@ std::string error_of(const nlohmann::json& j) {
 }  // namespace
 
 // ---- config -----------------------------------------------------------------------
+
+// The window generation keeps to: max_position_embeddings, stretched where the
+// config scales RoPE (these golden configs: 64 positions, linear x2; dynamic
+// x2 of 16; YaRN x4 of an original 16; llama3 names the extended length).
+TEST(DecoderConfig, ContextWindowFollowsTheRopeScaling) {
+  auto window = [](const std::string& file) { return DecoderConfig::from_file(golden("llama") + "/" + file).context_window(); };
+  EXPECT_EQ(window("config.json"), 64);
+  EXPECT_EQ(window("config_linear.json"), 128);
+  EXPECT_EQ(window("config_dynamic.json"), 32);  // 16 positions x 2
+  EXPECT_EQ(window("config_yarn.json"), 64);  // 16 x 4
+  nlohmann::json yarn = read_json_file(golden("llama") + "/config_yarn.json");
+  yarn["rope_parameters"]["factor"] = 16.0;
+  EXPECT_EQ(DecoderConfig::from_json(yarn).context_window(), 256);  // 16 x 16
+  EXPECT_EQ(window("config_llama3.json"), 64);
+}
 
 TEST(DecoderConfig, ReadsEveryFamilyFromTransformersConfigs) {
   auto llama = DecoderConfig::from_file(golden("llama") + "/config_llama3.json");

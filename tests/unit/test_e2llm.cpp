@@ -156,10 +156,32 @@ TEST_F(Fixture, ATextPastTheDecodersWindowIsRefusedBeforeEncoding) {
     ADD_FAILURE() << "a text past the window was read";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(fmt::format("the text is {} chunks", chunks)), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("past the decoder's window of 128 positions"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fill the decoder's window of 128"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(encoded);
   EXPECT_NO_THROW(model.generate(examples[0].context, examples[0].prompt, options));  // a short text still reads
+  EXPECT_EQ(model.window_overflow(model.chunk_context(examples[0].context), examples[0].prompt), "");
+
+  // The prompt counts too: a text that fits with a short question does not
+  // with a long one.
+  std::string fitting;
+  while (model.chunk_context(fitting + examples[0].context).chunks.size() * 2 < 110) fitting += examples[0].context + " ";
+  const ChunkedContext chunked = model.chunk_context(fitting);
+  EXPECT_EQ(model.window_overflow(chunked, examples[0].prompt), "");
+  std::string long_prompt;
+  for (int i = 0; i < 30; ++i) long_prompt += examples[0].prompt + " ";
+  EXPECT_NE(model.window_overflow(chunked, long_prompt), "");
+
+  // Training refuses such an eval example before its first step, not at its first evaluation.
+  Example long_eval = examples[0];
+  long_eval.id = "long";
+  long_eval.context = long_text;
+  try {
+    E2llmTrainTask refused(model, examples, {long_eval}, 4, 4);
+    ADD_FAILURE() << "an eval example past the window was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training: eval example 'long': the text is"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(Fixture, ChunksEncodeToKSoftTokensEachAndOnlyE2llmPartsTrain) {

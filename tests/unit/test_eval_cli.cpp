@@ -169,6 +169,28 @@ TEST_F(EvalCli, E2llmAnswersFromACheckpoint) {
   auto j = nlohmann::json::parse(lines[0]);
   EXPECT_GT(j.at("chunks").get<int>(), 5);
   EXPECT_GT(j.at("soft_tokens").get<int>(), 0);
+
+  // A text whose soft tokens would fill the decoder's 128 positions (2 per
+  // 30-token chunk) is skipped with the reason; the run goes on.
+  const nlohmann::json first = nlohmann::json::parse(lines_of(data)[0]);
+  std::string long_text;  // ~2,400 words: ~80 chunks
+  for (int i = 0; i < 8; ++i) long_text += first.at("context").get<std::string>() + " ";
+  nlohmann::json long_example = first;
+  long_example["id"] = "long";
+  long_example["context"] = long_text;
+  write_file_atomic(dir.file("with-long.jsonl"), lines_of(data)[0] + "\n" + long_example.dump() + "\n");
+  r = test::run_cli("eval --method e2llm --checkpoint " + ckpt.path() + " --data " + dir.file("with-long.jsonl") +
+                    " --output " + dir.file("e2llm-long") + " --metric qa --max-new-tokens 3 --no-progress");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto long_lines = lines_of(dir.file("e2llm-long/predictions.jsonl"));
+  ASSERT_EQ(long_lines.size(), 2u);
+  EXPECT_FALSE(nlohmann::json::parse(long_lines[0]).contains("skipped")) << long_lines[0];
+  EXPECT_NE(nlohmann::json::parse(long_lines[1]).value("skipped", "").find("fill the decoder's window of 128"),
+            std::string::npos)
+      << long_lines[1];
+  auto scores = read_json_file(dir.file("e2llm-long/metrics.json")).at("rows").at(0).at("scores");
+  EXPECT_EQ(scores.at("n"), 1);
+  EXPECT_EQ(scores.at("skipped"), 1);
 }
 
 TEST(EvalCliErrors, BadInputIsAOneLineErrorWithExitCode1) {

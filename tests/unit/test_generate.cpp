@@ -7,6 +7,7 @@
 
 #include "e2llm/core/error.h"
 #include "e2llm/generate/generate.h"
+#include "generate/generating_sequence.h"
 #include "test_util.h"
 #include "support/random_models.h"
 
@@ -222,14 +223,21 @@ TEST_F(Generate, TheAnswerEndsWithTheWindowAndALongerPromptIsRefused) {
   EXPECT_EQ(r.ids, asked.ids);
   EXPECT_EQ(asked.stop_reason, StopReason::kMaxNewTokens);  // both limits at once: the one asked for
 
-  std::vector<int64_t> too_long = near_full;
-  too_long.resize(static_cast<size_t>(window + 1), 17);
-  try {
-    generate(*lm_, {Segment::tokens(too_long)}, d, options(1));
-    FAIL() << "a prompt past the window was accepted";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr(fmt::format("the prompt takes {} positions, past the decoder's window of {}",
-                                                          window + 1, window)));
+  // The KV cache is sized for what the window leaves, not for the request.
+  GeneratingSequence sequence(*lm_, {Segment::tokens(near_full)}, d, o);
+  EXPECT_EQ(sequence.token_budget(), 5);
+
+  for (const int64_t length : {window, window + 1}) {  // all of it or more: no room for an answer
+    std::vector<int64_t> too_long = near_full;
+    too_long.resize(static_cast<size_t>(length), 17);
+    try {
+      generate(*lm_, {Segment::tokens(too_long)}, d, options(1));
+      ADD_FAILURE() << "a prompt of " << length << " positions was accepted";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(fmt::format("the prompt takes {} positions, {} the decoder's window "
+                                                            "of {}: no room for an answer",
+                                                            length, length == window ? "all of" : "past", window)));
+    }
   }
 }
 

@@ -30,6 +30,8 @@ TEST(StopCriteria, StopsWhereTheWindowEndsWhenThatComesFirst) {
   StopConfig c = stop_config(10);
   c.window_left = 2;
   StopCriteria stop(c);
+  EXPECT_EQ(stop.most_tokens(), 2);
+  EXPECT_EQ(StopCriteria(stop_config(10)).most_tokens(), 10);
   EXPECT_EQ(stop.on_token(5, "a"), StopReason::kNone);
   EXPECT_EQ(stop.on_token(6, "b"), StopReason::kWindowFull);
   EXPECT_STREQ(to_string(stop.reason()), "window_full");

@@ -92,7 +92,8 @@ CommandRegistrar registrar("answer", [](CLI::App& app) {
       ->capture_default_str()
       ->check(positive_number());
   cmd->add_flag("--ignore-eos", args->ignore_eos,
-                "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
+                "Keep generating past the end-of-text token: --max-new-tokens tokens, unless the decoder's window ends "
+                "first (for timing runs)");
   add_repetition_options(cmd, args->penalties, "the model's own, docs/model.md");
   add_weights_option(cmd, args->weights);
   cmd->add_flag("--verbose", args->verbose, "Print the model used, chunk count, compression, timings and peak memory on stderr");

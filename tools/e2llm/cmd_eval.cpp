@@ -166,12 +166,12 @@ CommandRegistrar registrar("eval", [](CLI::App& app) {
       ->check(non_negative_number());
   cmd->add_option("--window", a->window, "Decoder window in tokens, prompt + answer (0 = the model's, at most 2048)")
       ->capture_default_str()->check(non_negative_number());
-  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens")
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Longest answer in tokens (it also ends where the decoder's window does)")
       ->capture_default_str()
       ->check(positive_number());
   cmd->add_flag("--ignore-eos", a->ignore_eos,
-                "Keep generating past the end-of-text token: every answer has exactly --max-new-tokens tokens "
-                "(for timing runs such as bench/efficiency.py)");
+                "Keep generating past the end-of-text token: every answer has --max-new-tokens tokens, unless the "
+                "decoder's window ends first (for timing runs such as bench/efficiency.py)");
   cmd->add_flag("--chat", a->chat, "Baselines: put \"<context>\\n\\n<prompt>\" in the chat template's user turn");
   cmd->add_option("--chat-template", a->chat_template, "Override the detected chat template")
       ->check(CLI::IsMember({"llama2", "llama3", "chatml", "gemma"}));

@@ -114,7 +114,8 @@ CommandRegistrar registrar("generate", [](CLI::App& app) {
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); excluded from the output");
   add_weights_option(cmd, a->weights);
   cmd->add_flag("--ignore-eos", a->ignore_eos,
-                "Keep generating past the end-of-text token: exactly --max-new-tokens tokens (for timing runs)");
+                "Keep generating past the end-of-text token: --max-new-tokens tokens, unless the model's window ends "
+                "first (for timing runs)");
   cmd->add_flag("--json", a->json, "Print {\"ids\": [...], \"text\": \"...\"} instead of streaming text");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode tokens/s to stderr");
   cmd->callback([a, prompt, prompt_file] {

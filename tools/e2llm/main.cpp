@@ -143,14 +143,22 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // CLI11 says only "A subcommand is required" for a misspelt command.
-    if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() && !app.remaining().empty() &&
-        app.remaining().front().rfind('-', 0) != 0) {
-      std::fprintf(stderr, "e2llm: error: unknown command '%s' (e2llm --help lists the commands)\n",
-                   app.remaining().front().c_str());
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // CLI11 says only "A subcommand is required" for a misspelt command or
+    // an unknown option before it.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() && !app.remaining().empty()) {
+      const std::string word = app.remaining().front();
+      const bool option = word.rfind('-', 0) == 0;
+      std::fprintf(stderr, "e2llm: error: unknown %s '%s' (e2llm --help lists the %s)\n", option ? "option" : "command",
+                   word.c_str(), option ? "options and commands" : "commands");
       return 1;
     }
-    return app.exit(e);
+    // Like every other bad input: one line, exit code 1 (README), rather
+    // than CLI11's two lines and its own exit codes.
+    const auto chosen = app.get_subcommands();
+    const std::string help = chosen.empty() ? "e2llm --help" : "e2llm " + chosen.front()->get_name() + " --help";
+    std::fprintf(stderr, "e2llm: error: %s (%s lists the options)\n", e.what(), help.c_str());
+    return 1;
   } catch (const e2llm::Error& e) {
     std::fprintf(stderr, "e2llm: error: %s\n", e.what());
     return 1;

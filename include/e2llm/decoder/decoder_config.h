@@ -78,6 +78,13 @@ struct DecoderConfig {
   void validate(const std::string& what = "config") const;
 
   bool has_sliding_layers() const;
+  // Positions a prompt and its answer may take together: max_position_embeddings,
+  // stretched by the RoPE scaling factor where the config scales (linear and
+  // dynamic: of max_position_embeddings; YaRN: of its original context);
+  // llama3 configs already name the extended length. Generous rather than
+  // strict: it bounds the KV cache and refuses what cannot be read, it does
+  // not second-guess a scaled model.
+  int64_t context_window() const;
   int64_t kv_groups() const { return num_heads / num_kv_heads; }
   double attention_scale() const;  // 1/sqrt(query_pre_attn_scalar or head_dim)
 };

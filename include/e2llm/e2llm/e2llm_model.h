@@ -54,7 +54,7 @@ struct AnswerOptions {
   int64_t max_new_tokens;  // the stop token counts, as in generate()
   SamplingConfig sampling;
   std::vector<std::string> stop_strings;
-  bool ignore_eos = false;  // exactly max_new_tokens tokens (StopConfig::ignore_eos)
+  bool ignore_eos = false;  // max_new_tokens tokens unless the window ends first (StopConfig::ignore_eos)
   std::function<void(std::string_view)> on_text;  // streaming, whole UTF-8 characters
   // Chunks encoded so far and in all (a long document takes seconds): (0,
   // total) first, then after each encoder pass, (total, total) last (at once
@@ -147,6 +147,14 @@ class E2llmModel {
   // only themselves.
   std::string generate(const std::string& context, const std::string& prompt, const AnswerOptions& options = {},
                        AnswerTiming* timing = nullptr);
+  // The same for a context already chunked (chunk_context).
+  std::string generate(const ChunkedContext& chunked, const std::string& prompt, const AnswerOptions& options = {},
+                       AnswerTiming* timing = nullptr);
+  // Why the decoder cannot read this text and prompt, or "" when it can: its
+  // soft tokens (k per chunk, markers, prefix) and the rendered prompt must
+  // leave room for an answer in the decoder's window. Known before encoding;
+  // generate() refuses with this message.
+  std::string window_overflow(const ChunkedContext& chunked, const std::string& prompt) const;
 
   // Trainable tensors by checkpoint name: "adapter.*" (with the frozen
   // "adapter.input_mean/input_std" of standardize_pooled), "markers.begin/end",
@@ -172,8 +180,8 @@ class E2llmModel {
 
  private:
   struct Parts;
-  // Refuses a text whose soft tokens alone fill the decoder's window.
-  void check_fits_window(const ChunkedContext& chunked) const;
+  // The decoder ids of `prompt` rendered through config().prompt_template.
+  std::vector<int64_t> prompt_ids(const std::string& prompt) const;
   // read() of the context's soft tokens, remembered while frozen().
   std::shared_ptr<const ReadDocument> read_context(const ChunkedContext& chunked, const AnswerOptions& options,
                                                    AnswerTiming& t);

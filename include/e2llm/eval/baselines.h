@@ -84,7 +84,7 @@ struct BaselineOptions {
   std::string device = "cpu";     // parse_device()
   int64_t window = 0;             // 0 = min(max_position_embeddings, 2048)
   int64_t max_new_tokens = 100;
-  bool ignore_eos = false;        // exactly max_new_tokens tokens (benchmarks)
+  bool ignore_eos = false;        // max_new_tokens tokens, the window permitting (benchmarks)
   SamplingConfig sampling;        // greedy; repetition penalty / no-repeat n-gram over the whole prompt
   bool chat = false;              // wrap in the model's chat template
   std::string chat_template;      // override the detected format ("" = detect)

@@ -15,12 +15,13 @@ struct StopConfig {
   int64_t max_new_tokens = 256;        // counts every generated token, stop token included (as HF)
   std::vector<int64_t> stop_token_ids;  // EOS ids and any others
   std::vector<std::string> stop_strings;
-  // Do not add the model's EOS ids: generate exactly max_new_tokens tokens, as
-  // benchmarks need (llama.cpp's --ignore-eos, vLLM's ignore_eos).
+  // Do not add the model's EOS ids: generate max_new_tokens tokens, as
+  // benchmarks need (llama.cpp's --ignore-eos, vLLM's ignore_eos); the
+  // window may still end it sooner.
   bool ignore_eos = false;
   // Positions left in the decoder's window after the prompt (-1: no limit).
-  // generate() sets it: an answer stops where the window ends, not past the
-  // positions the model knows.
+  // generate() sets it (or lowers it): an answer stops where the window ends,
+  // not past the positions the model knows.
   int64_t window_left = -1;
 };
 
@@ -46,6 +47,8 @@ class StopCriteria {
   // stop string. Everything is final once generation stopped.
   size_t stable_length() const;
   int64_t generated() const { return generated_; }
+  // The most tokens it lets come: max_new_tokens, or window_left when less.
+  int64_t most_tokens() const;
   StopReason reason() const { return reason_; }
   bool is_stop_token(int64_t id) const { return stop_ids_.count(id) > 0; }
 
