@@ -420,6 +420,8 @@ class Bench:
         if m.rc != 0:
             raise RuntimeError(f"e2llm eval --method {method} failed (exit {m.rc}): {m.stderr[-2000:]}")
         pred = json.loads((work / "eval/predictions.jsonl").read_text().splitlines()[0])
+        if "skipped" in pred:  # the text does not fit the decoder: no timing to report
+            raise RuntimeError(f"e2llm eval --method {method} skipped the text: {pred['skipped']}")
         return {**row_from_prediction(pred), "peak_rss_mib": m.peak_rss_mib, "process_s": m.wall_s}
 
     def llama_method(self, work: Path, text: str, tokens: int, decoder_path: str, window: int) -> dict:

@@ -249,17 +249,19 @@ void DecoderConfig::validate(const std::string& what) const {
 }
 
 int64_t DecoderConfig::context_window() const {
+  // Gemma 3's configs name the extended length and scale linearly on top; a
+  // factor from a malformed config is capped before the conversion.
+  auto stretched = [this](int64_t base) {
+    const double positions = std::min(static_cast<double>(base) * rope.factor, 0x1p40);
+    return std::max(max_position_embeddings, static_cast<int64_t>(positions));
+  };
+  if (family == DecoderFamily::Gemma3) return max_position_embeddings;
   switch (rope.type) {
     case RopeType::Linear:
-    case RopeType::Dynamic:
-      return std::max(max_position_embeddings,
-                      static_cast<int64_t>(static_cast<double>(max_position_embeddings) * rope.factor));
-    case RopeType::Yarn:
-      return std::max(max_position_embeddings,
-                      static_cast<int64_t>(static_cast<double>(rope.original_max_position_embeddings) * rope.factor));
+    case RopeType::Dynamic: return stretched(max_position_embeddings);
+    case RopeType::Yarn: return stretched(rope.original_max_position_embeddings);
     case RopeType::Default:
-    case RopeType::Llama3:
-      break;
+    case RopeType::Llama3: break;
   }
   return max_position_embeddings;
 }

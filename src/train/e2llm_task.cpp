@@ -131,7 +131,9 @@ E2llmTrainTask::E2llmTrainTask(E2llmModel& model, std::vector<Example> train, st
   for (const Example& e : train_)
     E2LLM_CHECK(!e.answers.empty(), "training: example '{}' has no answer to train on", e.id);
   if (static_cast<int64_t>(eval_.size()) > eval_examples_) eval_.resize(eval_examples_);
-  // Refused now rather than at the first evaluation, steps into the run.
+}
+
+void E2llmTrainTask::check_eval_fits() const {
   for (const Example& e : eval_) {
     const std::string why = model_.window_overflow(model_.chunk_context(e.context), e.prompt);
     E2LLM_CHECK(why.empty(), "training: eval example '{}': {}", e.id, why);

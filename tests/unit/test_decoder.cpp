@@ -55,6 +55,17 @@ TEST(DecoderConfig, ContextWindowFollowsTheRopeScaling) {
   yarn["rope_parameters"]["factor"] = 16.0;
   EXPECT_EQ(DecoderConfig::from_json(yarn).context_window(), 256);  // 16 x 16
   EXPECT_EQ(window("config_llama3.json"), 64);
+  nlohmann::json huge = read_json_file(golden("llama") + "/config_linear.json");
+  huge["rope_parameters"]["factor"] = 1e30;  // capped, not an overflowing conversion
+  EXPECT_EQ(DecoderConfig::from_json(huge).context_window(), int64_t{1} << 40);
+
+  // Gemma 3's configs name the extended length (131072 for the 4B) and carry
+  // a linear x8 on top of it: the length as named.
+  nlohmann::json gemma = read_json_file(golden("gemma3") + "/config.json");
+  gemma["rope_parameters"]["full_attention"] = {{"rope_theta", 1e6}, {"rope_type", "linear"}, {"factor", 8.0}};
+  const DecoderConfig gemma_config = DecoderConfig::from_json(gemma);
+  ASSERT_EQ(gemma_config.rope.type, RopeType::Linear);
+  EXPECT_EQ(gemma_config.context_window(), 64);
 }
 
 TEST(DecoderConfig, ReadsEveryFamilyFromTransformersConfigs) {

@@ -172,12 +172,13 @@ TEST_F(Fixture, ATextPastTheDecodersWindowIsRefusedBeforeEncoding) {
   for (int i = 0; i < 30; ++i) long_prompt += examples[0].prompt + " ";
   EXPECT_NE(model.window_overflow(chunked, long_prompt), "");
 
-  // Training refuses such an eval example before its first step, not at its first evaluation.
+  // A training run that evaluates refuses such an eval example before its first step.
   Example long_eval = examples[0];
   long_eval.id = "long";
   long_eval.context = long_text;
+  E2llmTrainTask with_long_eval(model, examples, {long_eval}, 4, 4);
   try {
-    E2llmTrainTask refused(model, examples, {long_eval}, 4, 4);
+    with_long_eval.check_eval_fits();
     ADD_FAILURE() << "an eval example past the window was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("training: eval example 'long': the text is"), std::string::npos) << e.what();

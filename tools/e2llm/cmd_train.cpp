@@ -226,6 +226,7 @@ void run_train(const TrainArgs& args) {
   E2llmTrainTask task(model, std::move(train), std::move(eval),
                       json_fields::value_or<int64_t>(data, "eval_examples", 64, data_where),
                       json_fields::value_or<int64_t>(data, "eval_max_new_tokens", 32, data_where));
+  if (options.eval_every > 0) task.check_eval_fits();
   Trainer trainer(task, options, group.get());
   StopOnSignal stop(leader);
   trainer.set_stop_flag(g_stop_requested);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
 
 #include "command.h"
 #include "e2llm/core/error.h"
@@ -156,7 +157,14 @@ int main(int argc, char** argv) {
     // Like every other bad input: one line, exit code 1 (README), rather
     // than CLI11's two lines and its own exit codes.
     const auto chosen = app.get_subcommands();
-    const std::string help = chosen.empty() ? "e2llm --help" : "e2llm " + chosen.front()->get_name() + " --help";
+    const std::string_view what = e.what();
+    const auto names_a_shared_option = [&what](const CLI::Option* option) {
+      return what.starts_with(option->get_name() + ":");
+    };
+    const auto shared = app.get_options();
+    const bool about_shared = std::any_of(shared.begin(), shared.end(), names_a_shared_option);
+    const std::string help =
+        chosen.empty() || about_shared ? "e2llm --help" : "e2llm " + chosen.front()->get_name() + " --help";
     std::fprintf(stderr, "e2llm: error: %s (%s lists the options)\n", e.what(), help.c_str());
     return 1;
   } catch (const e2llm::Error& e) {

@@ -81,7 +81,7 @@ struct DecoderConfig {
   // Positions a prompt and its answer may take together: max_position_embeddings,
   // stretched by the RoPE scaling factor where the config scales (linear and
   // dynamic: of max_position_embeddings; YaRN: of its original context);
-  // llama3 configs already name the extended length. Generous rather than
+  // llama3 and Gemma 3 configs already name the extended length. Generous rather than
   // strict: it bounds the KV cache and refuses what cannot be read, it does
   // not second-guess a scaled model.
   int64_t context_window() const;

@@ -82,7 +82,7 @@ struct BaselineOptions {
   std::string model;              // decoder: Hugging Face folder or .gguf
   std::string weights = "auto";   // decoder_options_for(): auto, quantized, float32, bfloat16
   std::string device = "cpu";     // parse_device()
-  int64_t window = 0;             // 0 = min(max_position_embeddings, 2048)
+  int64_t window = 0;             // 0 = min(DecoderConfig::context_window(), 2048)
   int64_t max_new_tokens = 100;
   bool ignore_eos = false;        // max_new_tokens tokens, the window permitting (benchmarks)
   SamplingConfig sampling;        // greedy; repetition penalty / no-repeat n-gram over the whole prompt

@@ -61,6 +61,10 @@ class E2llmTrainTask : public TrainTask {
   std::string data_identity() const override;            // the ids of the training and eval examples
   void initialize() override;  // calibrates the adapter input on the training contexts
   std::map<std::string, double> evaluate() override;
+  // Refuses an eval example the decoder cannot read (its soft tokens and prompt
+  // fill the window): a run that evaluates calls it before its first step,
+  // rather than meet the example steps into the run.
+  void check_eval_fits() const;
   bool parameter_active(const std::string& name, int64_t step) override;
   nlohmann::json config() const override;
   std::vector<BaseModelIdentity> base_models() const override;
